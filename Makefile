@@ -33,7 +33,8 @@ migrate: install
 	$(PY) manage.py migrate --noinput
 
 run: migrate
-	$(PY) manage.py runserver $(HOST):$(PORT)
+	$(PY) manage.py ensure_model
+	$(PY) manage.py runserver --noreload $(HOST):$(PORT)
 
 dev: migrate
 	$(PY) manage.py runserver $(HOST):$(PORT)

@@ -1,5 +1,110 @@
-from django.shortcuts import render
+"""HTML pages. Each view validates input, calls one service or selector, and renders."""
+
+from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from reviews import charts, ratelimit, selectors, services
+from reviews.forms import FlagForm, HistoryFilterForm, ReviewForm
+from reviews.identity import visitor
+
+PAGE_SIZE = 20
 
 
+def _rate_limited(request, scope: str, who) -> bool:
+    decision = ratelimit.hit(scope, who.rate_key, authenticated=who.authenticated)
+    if not decision.allowed:
+        messages.error(request, f"Too many requests; please try again in {decision.retry_after} seconds.")
+    return not decision.allowed
+
+
+@require_http_methods(["GET", "POST"])
 def home(request):
-    return render(request, "reviews/home.html")
+    active = selectors.model_version_active()
+    form = ReviewForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        who = visitor(request, create_session=True)
+        if active is None:
+            messages.info(request, "The first model is still being prepared; your review was not classified yet.")
+            status = 503
+        elif form.is_valid() and not _rate_limited(request, "predict", who):
+            try:
+                prediction = services.review_submit(text=form.cleaned_data["text"], **who.as_kwargs())
+            except services.NoActiveModel:
+                messages.info(request, "The first model is still being prepared.")
+                status = 503
+            else:
+                return redirect("review-detail", pk=prediction.review_id)
+        elif form.is_valid():
+            status = 429
+        else:
+            status = 400
+    return render(request, "reviews/home.html", {"form": form, "active": active, "limit": ReviewForm.limit()}, status=status)
+
+
+def review_detail(request, pk: int):
+    who = visitor(request)
+    review = selectors.review_get(pk=pk, **_scope(who))
+    if review is None:
+        raise Http404("No such review.")
+    latest = review.latest_prediction
+    own_flag = selectors.feedback_for(prediction=latest, **_scope(who)) if latest else None
+    return render(
+        request,
+        "reviews/review_detail.html",
+        {"review": review, "latest": latest, "own_flag": own_flag, "flag_form": FlagForm(), "predictions": review.predictions.all()},
+    )
+
+
+@require_POST
+def review_flag(request, pk: int):
+    who = visitor(request, create_session=True)
+    review = selectors.review_get(pk=pk, **_scope(who))
+    if review is None or review.latest_prediction is None:
+        raise Http404("No such review.")
+    latest = review.latest_prediction
+    form = FlagForm(request.POST)
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, error)
+        return redirect("review-detail", pk=pk)
+    if _rate_limited(request, "flag", who):
+        return redirect("review-detail", pk=pk)
+    try:
+        feedback, created = services.feedback_flag(
+            prediction=latest, label=form.cleaned_data["label"], comment=form.cleaned_data["comment"], **who.as_kwargs()
+        )
+    except ValidationError as exc:
+        messages.error(request, exc.messages[0])
+    else:
+        if created:
+            messages.success(request, "Thank you: your correction was sent to the reviewers.")
+        else:
+            messages.info(request, f"You already flagged this prediction (status: {feedback.get_status_display().lower()}).")
+    return redirect("review-detail", pk=pk)
+
+
+def history(request):
+    who = visitor(request)
+    filters = HistoryFilterForm(request.GET or None)
+    reviews = selectors.review_list(**_scope(who), **filters.filters())
+    page = Paginator(reviews, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(request, "reviews/history.html", {"page": page, "filters": filters, "query": query.urlencode()})
+
+
+@staff_member_required
+def dashboard(request):
+    stats = selectors.dashboard_stats()
+    return render(request, "reviews/dashboard.html", {"stats": stats, "chart": charts.versions_chart(stats["versions"])})
+
+
+def _scope(who) -> dict:
+    return {"user": who.user, "session_key": who.session_key}

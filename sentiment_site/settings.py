@@ -126,3 +126,25 @@ SENTIMENT_DATA_SEED = env_int("SENTIMENT_DATA_SEED", 42)
 SENTIMENT_TORCH_THREADS = env_int("SENTIMENT_TORCH_THREADS", 0, minimum=0)
 # Longest review accepted, in characters.
 SENTIMENT_REVIEW_MAX_CHARS = env_int("SENTIMENT_REVIEW_MAX_CHARS", 20_000, minimum=1)
+# Texts per forward pass when predicting.
+SENTIMENT_PREDICT_BATCH_SIZE = env_int("SENTIMENT_PREDICT_BATCH_SIZE", 32, minimum=1)
+# Salt for hashing client IPs (never stored in clear); defaults to one derived from SECRET_KEY.
+SENTIMENT_IP_SALT = env_str("SENTIMENT_IP_SALT", "")
+# Rate limits shared by the website and the API ("N/s|min|hour|day"; "none" = unlimited).
+SENTIMENT_RATES = {
+    "predict": {
+        "anon": env_str("SENTIMENT_RATE_PREDICT_ANON", "60/min"),
+        "user": env_str("SENTIMENT_RATE_PREDICT_USER", "600/min"),
+    },
+    "flag": {
+        "anon": env_str("SENTIMENT_RATE_FLAG_ANON", "20/min"),
+        "user": env_str("SENTIMENT_RATE_FLAG_USER", "120/min"),
+    },
+}
+SENTIMENT_RATE_CACHE = "default"
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "sentiment_cache",
+    }
+}

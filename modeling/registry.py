@@ -1,0 +1,199 @@
+"""The model store: one folder per version with `save_pretrained` weights and tokenizer and a
+self-describing `manifest.json` (how it was made, how it scored, the SHA-256 of every file).
+
+A version is assembled in a hidden temporary folder and renamed into place, so a reader never
+sees a half-written version; `verify` recomputes every checksum before a version is used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+from modeling.config import LABELS
+
+MANIFEST = "manifest.json"
+TMP_PREFIX = ".tmp-"
+FORMAT = 1
+LIBRARIES = ("torch", "transformers", "tokenizers", "datasets", "scikit-learn", "numpy")
+
+
+class RegistryError(Exception):
+    """A version that cannot be saved or found."""
+
+
+class VerificationError(RegistryError):
+    """A version whose files are missing, changed, or whose manifest is damaged."""
+
+
+@dataclass(frozen=True)
+class Version:
+    id: str
+    path: Path
+    manifest: dict
+
+    @property
+    def metrics(self) -> dict:
+        return self.manifest.get("metrics", {})
+
+
+def new_version_id(now: datetime | None = None) -> str:
+    now = now or datetime.now(timezone.utc)
+    return f"{now:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _manifest_digest(manifest: dict) -> str:
+    body = {k: v for k, v in manifest.items() if k != "integrity"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _library_versions() -> dict[str, str]:
+    found = {}
+    for name in LIBRARIES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return found
+
+
+def _fsync_tree(root: Path) -> None:
+    for path in sorted(root.rglob("*")):
+        if path.is_file():
+            with path.open("rb") as fh:
+                os.fsync(fh.fileno())
+    for folder in [root, *[p for p in root.rglob("*") if p.is_dir()]]:
+        _fsync_dir(folder)
+
+
+def save(store: str | Path, model_dir: str | Path, *, manifest: dict, version_id: str | None = None) -> Version:
+    """Copy a `save_pretrained` folder into the store as a new version with its manifest.
+
+    `manifest` holds what the caller knows (base model, training config, data, metrics); the
+    id, creation time, label map, file checksums and library versions are added here.
+    """
+    store, model_dir = Path(store), Path(model_dir)
+    if not (model_dir / "config.json").is_file():
+        raise RegistryError(f"{model_dir} is not a saved model (no config.json)")
+    store.mkdir(parents=True, exist_ok=True)
+    vid = version_id or new_version_id()
+    final = store / vid
+    if final.exists():
+        raise RegistryError(f"version {vid} already exists in {store}")
+    tmp = store / f"{TMP_PREFIX}{vid}-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        shutil.copytree(model_dir, tmp, ignore=shutil.ignore_patterns(MANIFEST, ".*"))
+        files = {str(p.relative_to(tmp)): file_sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
+        full = {
+            "format": FORMAT,
+            **manifest,
+            "id": vid,
+            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "labels": list(LABELS),
+            "files": files,
+            "libraries": _library_versions(),
+        }
+        full["integrity"] = _manifest_digest(full)
+        (tmp / MANIFEST).write_text(json.dumps(full, indent=2, sort_keys=True))
+        _fsync_tree(tmp)
+        os.rename(tmp, final)
+        _fsync_dir(store)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return Version(vid, final, full)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_manifest(path: str | Path) -> dict:
+    path = Path(path)
+    try:
+        manifest = json.loads((path / MANIFEST).read_text())
+    except FileNotFoundError:
+        raise VerificationError(f"{path}: no {MANIFEST} (not a version, or an incomplete one)") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise VerificationError(f"{path}: {MANIFEST} is damaged ({exc})") from None
+    if not isinstance(manifest, dict):
+        raise VerificationError(f"{path}: {MANIFEST} is damaged (not an object)")
+    return manifest
+
+
+def verify(path: str | Path) -> dict:
+    """Recompute every checksum; return the manifest, or raise VerificationError saying what is wrong."""
+    path = Path(path)
+    if not path.is_dir():
+        raise VerificationError(f"{path}: no such version folder")
+    manifest = read_manifest(path)
+    if manifest.get("integrity") != _manifest_digest(manifest):
+        raise VerificationError(f"{path}: {MANIFEST} was changed after the version was written")
+    files = manifest.get("files")
+    if not isinstance(files, dict) or "config.json" not in files:
+        raise VerificationError(f"{path}: {MANIFEST} lists no model files")
+    missing = [name for name in files if not (path / name).is_file()]
+    if missing:
+        raise VerificationError(f"{path}: incomplete, missing {', '.join(sorted(missing))}")
+    changed = [name for name, digest in files.items() if file_sha256(path / name) != digest]
+    if changed:
+        raise VerificationError(f"{path}: checksum mismatch in {', '.join(sorted(changed))} (tampered or corrupted)")
+    if manifest.get("id") != path.name:
+        raise VerificationError(f"{path}: manifest id {manifest.get('id')!r} does not match the folder name")
+    return manifest
+
+
+def load(store: str | Path, version_id: str) -> Version:
+    """A verified version of the store."""
+    if not version_id or "/" in version_id or version_id.startswith("."):
+        raise RegistryError(f"invalid version id {version_id!r}")
+    path = Path(store) / version_id
+    return Version(version_id, path, verify(path))
+
+
+def list_versions(store: str | Path) -> list[Version]:
+    """Versions in the store (manifests read, not verified), oldest first."""
+    store = Path(store)
+    if not store.is_dir():
+        return []
+    found = []
+    for path in sorted(store.iterdir()):
+        if path.is_dir() and not path.name.startswith("."):
+            try:
+                found.append(Version(path.name, path, read_manifest(path)))
+            except VerificationError:
+                continue
+    return found
+
+
+def remove_stale_temporaries(store: str | Path, *, older_than_s: float = 3600.0) -> list[Path]:
+    """Delete temporary folders left by a process killed while saving."""
+    store = Path(store)
+    removed = []
+    if store.is_dir():
+        for path in store.glob(f"{TMP_PREFIX}*"):
+            if time.time() - path.stat().st_mtime > older_than_s:
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(path)
+    return removed

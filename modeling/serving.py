@@ -1,0 +1,162 @@
+"""Serving a registry version: a `Predictor` per loaded version and a per-process holder that
+swaps versions. The holder is told which version should be active; it never asks a database."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from modeling import registry
+from modeling.config import LABELS
+from modeling.data import clean_text
+
+log = logging.getLogger(__name__)
+
+
+class Predictor:
+    """A loaded, verified version answering `predict_proba(texts)` in length-sorted batches.
+
+    Tokenization follows the version's manifest (max_length, truncation). `max_length` may be
+    lowered for a cheaper pass (explanations' perturbations use this).
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        batch_size: int = 32,
+        threads: int = 0,
+        device: str = "cpu",
+        verify: bool = True,
+        max_length: int | None = None,
+        inference: dict | None = None,
+    ):
+        import torch
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        self.path = Path(path)
+        if verify:
+            self.manifest = registry.verify(self.path)
+        elif (self.path / registry.MANIFEST).exists():
+            self.manifest = registry.read_manifest(self.path)
+        else:
+            # A freshly trained folder not yet in the store (evaluated before it is saved).
+            self.manifest = {"id": self.path.name, "inference": inference or {}}
+        self.version_id: str = self.manifest["id"]
+        inference = inference or self.manifest.get("inference", {})
+        self.max_length = int(max_length or inference.get("max_length", 256))
+        self.truncation = inference.get("truncation", "head_tail")
+        self.head_fraction = float(inference.get("head_fraction", 0.25))
+        self.batch_size = batch_size
+        if threads > 0:
+            torch.set_num_threads(threads)
+        self._torch = torch
+        self.device = torch.device(device)
+        self.tokenizer = AutoTokenizer.from_pretrained(self.path)
+        self.model = AutoModelForSequenceClassification.from_pretrained(self.path).to(self.device).eval()
+        if self.model.config.num_labels != len(LABELS):
+            raise registry.VerificationError(f"{self.path}: model has {self.model.config.num_labels} labels, expected {len(LABELS)}")
+
+    def __repr__(self) -> str:
+        return f"<Predictor {self.version_id} max_length={self.max_length}>"
+
+    def encode(self, texts: Sequence[str]) -> list[list[int]]:
+        from modeling.encoders import encode
+
+        cleaned = [clean_text(t) for t in texts]
+        return encode(self.tokenizer, cleaned, max_length=self.max_length, truncation=self.truncation, head_fraction=self.head_fraction)
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Probabilities, shape (len(texts), len(LABELS)), in input order."""
+        from modeling.encoders import pad_batch
+
+        torch = self._torch
+        texts = list(texts)
+        out = np.zeros((len(texts), len(LABELS)), dtype=np.float64)
+        if not texts:
+            return out
+        sequences = self.encode(texts)
+        order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
+        pad_id = self.tokenizer.pad_token_id or 0
+        with torch.inference_mode():
+            for start in range(0, len(order), self.batch_size):
+                batch = order[start : start + self.batch_size]
+                ids, mask = pad_batch([sequences[i] for i in batch], pad_id)
+                logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits
+                out[batch] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+        return out
+
+    def predict(self, texts: Sequence[str]) -> list[dict]:
+        """Per text: `label`, `confidence` and `probabilities` (label -> probability)."""
+        results = []
+        for row in self.predict_proba(texts):
+            best = int(row.argmax())
+            results.append(
+                {
+                    "label": LABELS[best],
+                    "confidence": float(row[best]),
+                    "probabilities": {label: float(p) for label, p in zip(LABELS, row)},
+                }
+            )
+        return results
+
+    def warm(self) -> "Predictor":
+        """Run one tiny prediction so the first real request does not pay for lazy set-up."""
+        self.predict_proba(["warm up"])
+        return self
+
+
+class PredictorHolder:
+    """One current Predictor per process, swapped by replacing a single reference.
+
+    A new version is built and warmed completely before the swap, under a lock so only one load
+    happens at a time; requests that already hold the old predictor finish on it. If the new
+    version cannot be loaded the old one keeps serving and the error is remembered.
+    """
+
+    def __init__(self, loader: Callable[[str], Predictor]):
+        self._loader = loader
+        self._current: Predictor | None = None
+        self._lock = threading.Lock()
+        self.last_error: dict[str, str] = {}
+        self.loaded_at: float | None = None
+
+    @property
+    def current(self) -> Predictor | None:
+        return self._current
+
+    @property
+    def version_id(self) -> str | None:
+        current = self._current
+        return current.version_id if current else None
+
+    def ensure(self, version_id: str) -> Predictor | None:
+        """Make `version_id` current if it is not; returns the predictor now current (the old
+        one if loading failed)."""
+        current = self._current
+        if current is not None and current.version_id == version_id:
+            return current
+        with self._lock:
+            current = self._current
+            if current is not None and current.version_id == version_id:
+                return current
+            try:
+                fresh = self._loader(version_id).warm()
+            except Exception as exc:
+                self.last_error[version_id] = f"{type(exc).__name__}: {exc}"
+                log.exception("could not load model version %s; still serving %s", version_id, self.version_id)
+                return current
+            self.last_error.pop(version_id, None)
+            self._current = fresh
+            self.loaded_at = time.time()
+            log.info("now serving model version %s", version_id)
+            return fresh
+
+    def clear(self) -> None:
+        with self._lock:
+            self._current = None

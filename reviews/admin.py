@@ -1,0 +1,137 @@
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.utils.html import format_html
+
+from reviews import services
+from reviews.models import Feedback, ModelVersion, Prediction, Review
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Kept as evidence: visible to staff, never edited by hand."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Feedback)
+class FeedbackAdmin(admin.ModelAdmin):
+    list_display = ("id", "short_text", "predicted_label", "corrected_label", "model_version", "status", "created_at", "reviewed_by")
+    list_filter = ("status", "corrected_label", "prediction__model_version", "created_at", "is_holdout")
+    search_fields = ("prediction__review__text", "comment", "review_note")
+    date_hierarchy = "created_at"
+    list_select_related = ("prediction__review", "prediction__model_version", "reviewed_by")
+    actions = ["approve", "reject"]
+    fields = ("review_text", "prediction_summary", "corrected_label", "comment", "status", "review_note",
+              "reviewed_by", "reviewed_at", "reporter", "is_holdout", "training_run_id", "created_at")
+    readonly_fields = ("review_text", "prediction_summary", "corrected_label", "comment", "status", "reviewed_by",
+                       "reviewed_at", "reporter", "is_holdout", "training_run_id", "created_at")
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.display(description="review")
+    def short_text(self, obj):
+        text = obj.prediction.review.text
+        return text[:80] + ("…" if len(text) > 80 else "")
+
+    @admin.display(description="model version", ordering="prediction__model_version")
+    def model_version(self, obj):
+        return obj.prediction.model_version_id
+
+    @admin.display(description="review text")
+    def review_text(self, obj):
+        # format_html escapes the text: markup in a review is shown, never rendered.
+        return format_html('<div style="max-width:48rem;white-space:pre-wrap">{}</div>', obj.prediction.review.text)
+
+    @admin.display(description="prediction")
+    def prediction_summary(self, obj):
+        p = obj.prediction
+        return format_html("{} ({}%) by {}", p.label, round(p.confidence * 100), p.model_version_id)
+
+    def _decide(self, request, queryset, service, verb):
+        done = 0
+        for feedback in queryset:
+            try:
+                service(feedback=feedback, reviewer=request.user)
+                done += 1
+            except ValidationError as exc:
+                self.message_user(request, f"Feedback {feedback.pk}: {exc.messages[0]}", messages.WARNING)
+        self.message_user(request, f"{verb} {done} flag(s).", messages.SUCCESS)
+
+    @admin.action(description="Approve selected flags (the model may learn from them)")
+    def approve(self, request, queryset):
+        self._decide(request, queryset, services.feedback_approve, "Approved")
+
+    @admin.action(description="Reject selected flags")
+    def reject(self, request, queryset):
+        self._decide(request, queryset, services.feedback_reject, "Rejected")
+
+
+@admin.register(ModelVersion)
+class ModelVersionAdmin(admin.ModelAdmin):
+    list_display = ("id", "status", "profile", "base_model", "test_accuracy_display", "created_at", "activated_at", "activated_by")
+    list_filter = ("status", "profile", "base_model")
+    search_fields = ("id", "base_model")
+    actions = ["activate"]
+    readonly_fields = ("id", "base_model", "profile", "status", "status_reason", "metrics", "data", "train_config",
+                       "created_at", "registered_at", "activated_at", "activated_by")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="test accuracy")
+    def test_accuracy_display(self, obj):
+        value = obj.test_accuracy
+        return "—" if value is None else f"{value:.4f}"
+
+    @admin.action(description="Activate the selected version (also the way to roll back)")
+    def activate(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one version to activate.", messages.ERROR)
+            return
+        version = queryset.get()
+        try:
+            services.model_version_activate(version=version, user=request.user)
+        except ValidationError as exc:
+            self.message_user(request, exc.messages[0], messages.ERROR)
+        else:
+            self.message_user(request, f"{version.id} is now active; web processes switch to it within seconds.", messages.SUCCESS)
+
+
+class PredictionInline(admin.TabularInline):
+    model = Prediction
+    extra = 0
+    can_delete = False
+    fields = ("label", "confidence", "model_version", "latency_ms", "created_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Review)
+class ReviewAdmin(ReadOnlyAdmin):
+    list_display = ("id", "short_text", "source", "user", "created_at")
+    list_filter = ("source", "created_at")
+    search_fields = ("text",)
+    inlines = [PredictionInline]
+
+    @admin.display(description="text")
+    def short_text(self, obj):
+        return obj.text[:80] + ("…" if len(obj.text) > 80 else "")
+
+
+@admin.register(Prediction)
+class PredictionAdmin(ReadOnlyAdmin):
+    list_display = ("id", "review", "label", "confidence", "model_version", "latency_ms", "created_at")
+    list_filter = ("label", "model_version")
+    list_select_related = ("review", "model_version")

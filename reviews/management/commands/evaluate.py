@@ -1,0 +1,42 @@
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from modeling import registry
+from modeling.data import DataSourceError, load_reviews
+from modeling.evaluate import evaluate, format_metrics
+from modeling.serving import Predictor
+from reviews.models import ModelVersion
+from reviews.selectors import model_version_active
+
+
+class Command(BaseCommand):
+    help = "Evaluate a model version (default: the active one) on a split or another data source."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--version", help="model version id (default: the active version)")
+        parser.add_argument("--split", default="test", help="split of the data source (default: test)")
+        parser.add_argument("--data", help="data source (default: SENTIMENT_DATA_SOURCE); a file is an evaluation set")
+
+    def handle(self, *args, version, split, data, **options):
+        if version:
+            row = ModelVersion.objects.filter(pk=version).first()
+            if row is None:
+                raise CommandError(f"no registered model version {version}")
+        else:
+            row = model_version_active()
+            if row is None:
+                raise CommandError("no active model version; train one with `manage.py train`")
+        source = data or settings.SENTIMENT_DATA_SOURCE
+        try:
+            dataset = load_reviews(source, seed=settings.SENTIMENT_DATA_SEED, cache_dir=settings.SENTIMENT_CACHE_DIR / "datasets")
+        except DataSourceError as exc:
+            raise CommandError(str(exc)) from None
+        if split not in dataset:
+            raise CommandError(f"data source {source} has no split {split!r} (it has: {', '.join(dataset)})")
+        try:
+            predictor = Predictor(row.path, threads=settings.SENTIMENT_TORCH_THREADS)
+        except registry.RegistryError as exc:
+            raise CommandError(str(exc)) from None
+        self.stdout.write(f"version {row.id} on {source} {split} ({len(dataset[split])} reviews)")
+        for line in format_metrics(evaluate(predictor.predict_proba, dataset[split])):
+            self.stdout.write(line)

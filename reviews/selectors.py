@@ -1,0 +1,129 @@
+"""Reads. Views, the API and jobs call these rather than building queries themselves."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from django.db.models import Count, Exists, OuterRef, Prefetch, QuerySet, Subquery
+
+from reviews.models import Feedback, ModelVersion, Prediction, Review
+
+
+def model_version_active() -> ModelVersion | None:
+    return ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).first()
+
+
+def model_version_list() -> list[ModelVersion]:
+    return list(ModelVersion.objects.all())
+
+
+def _visible_reviews(*, user=None, session_key: str = "") -> QuerySet[Review]:
+    """Staff see every review; a signed-in user their own; an anonymous visitor their session's."""
+    reviews = Review.objects.all()
+    if user is not None and user.is_authenticated:
+        return reviews if user.is_staff else reviews.filter(user=user)
+    if session_key:
+        return reviews.filter(user__isnull=True, session_key=session_key)
+    return reviews.none()
+
+
+def review_list(
+    *,
+    user=None,
+    session_key: str = "",
+    label: str | None = None,
+    flagged: bool | None = None,
+    model_version: str | None = None,
+    search: str | None = None,
+    created_from: date | None = None,
+    created_to: date | None = None,
+) -> QuerySet[Review]:
+    """The visitor's reviews, newest first, with predictions and flags prefetched.
+
+    `label` filters on the latest prediction's answer, `model_version` on any of the review's
+    predictions, `flagged` on whether any of its predictions was flagged.
+    """
+    reviews = _visible_reviews(user=user, session_key=session_key)
+    if label:
+        latest = Prediction.objects.filter(review=OuterRef("pk")).order_by("-created_at", "-id").values("label")[:1]
+        reviews = reviews.annotate(latest_label=Subquery(latest)).filter(latest_label=label)
+    if model_version:
+        reviews = reviews.filter(predictions__model_version_id=model_version)
+    if flagged is not None:
+        has_flag = Exists(Feedback.objects.filter(prediction__review=OuterRef("pk")))
+        reviews = reviews.filter(has_flag if flagged else ~has_flag)
+    if search:
+        reviews = reviews.filter(text__icontains=search.strip())
+    if created_from:
+        reviews = reviews.filter(created_at__date__gte=created_from)
+    if created_to:
+        reviews = reviews.filter(created_at__date__lte=created_to)
+    return reviews.distinct().prefetch_related(
+        Prefetch("predictions", queryset=Prediction.objects.select_related("model_version").prefetch_related("feedback"))
+    )
+
+
+def review_get(*, pk: int, user=None, session_key: str = "") -> Review | None:
+    """One review the visitor may see (None otherwise: the caller answers 404)."""
+    return (
+        _visible_reviews(user=user, session_key=session_key)
+        .prefetch_related(
+            Prefetch("predictions", queryset=Prediction.objects.select_related("model_version").prefetch_related("feedback"))
+        )
+        .filter(pk=pk)
+        .first()
+    )
+
+
+def prediction_get(*, pk: int, user=None, session_key: str = "") -> Prediction | None:
+    """A prediction of a review the visitor may see."""
+    reviews = _visible_reviews(user=user, session_key=session_key)
+    return Prediction.objects.select_related("review", "model_version").filter(pk=pk, review__in=reviews).first()
+
+
+def feedback_for(*, prediction: Prediction, user=None, session_key: str = "") -> Feedback | None:
+    """The visitor's own flag on a prediction, if any."""
+    if user is not None and user.is_authenticated:
+        reporter = f"user:{user.pk}"
+    elif session_key:
+        reporter = f"session:{session_key}"
+    else:
+        return None
+    return Feedback.objects.filter(prediction=prediction, reporter=reporter).first()
+
+
+def feedback_list(*, status: str | None = None) -> QuerySet[Feedback]:
+    feedback = Feedback.objects.select_related("prediction__review", "prediction__model_version", "reviewed_by", "user")
+    return feedback.filter(status=status) if status else feedback
+
+
+def dashboard_stats() -> dict:
+    """Pending flags, flag rate per model version, the active model, and a series over versions."""
+    versions = list(
+        ModelVersion.objects.annotate(
+            prediction_count=Count("predictions", distinct=True),
+            flag_count=Count("predictions__feedback", distinct=True),
+        ).order_by("created_at")
+    )
+    series = []
+    for v in versions:
+        rate = (v.flag_count / v.prediction_count) if v.prediction_count else None
+        series.append(
+            {
+                "id": v.id,
+                "status": v.status,
+                "created_at": v.created_at,
+                "test_accuracy": v.test_accuracy,
+                "predictions": v.prediction_count,
+                "flags": v.flag_count,
+                "flag_rate": rate,
+            }
+        )
+    return {
+        "pending": Feedback.objects.filter(status=Feedback.Status.PENDING).count(),
+        "approved": Feedback.objects.filter(status=Feedback.Status.APPROVED).count(),
+        "rejected": Feedback.objects.filter(status=Feedback.Status.REJECTED).count(),
+        "reviews": Review.objects.count(),
+        "active": model_version_active(),
+        "versions": series,
+    }

@@ -1,0 +1,117 @@
+import json
+
+import numpy as np
+import pytest
+
+from modeling import registry
+from modeling.config import Phase
+from modeling.pipeline import build_version
+from modeling.serving import Predictor, PredictorHolder
+from tests.tiny import tiny_config
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def version(tiny_bert, toy, tmp_path_factory):
+    store = tmp_path_factory.mktemp("store")
+    config = tiny_config(str(tiny_bert), phases=(Phase("all", 3, 2e-3),))
+    return build_version(config, toy, data_source="toy", data_seed=0, store=store,
+                         work_dir=tmp_path_factory.mktemp("work"), show_progress=False)
+
+
+def test_manifest_describes_the_version(version):
+    """The manifest records config, data hashes, metrics, file checksums and library versions."""
+    m = version.manifest
+    assert m["id"] == version.id == version.path.name
+    assert m["labels"] == ["negative", "positive"]
+    assert m["train_config"]["max_length"] == 32 and m["inference"]["max_length"] == 32
+    assert set(m["data"]["splits"]) == {"train", "validation", "test"}
+    assert 0.0 <= m["metrics"]["test"]["accuracy"] <= 1.0
+    assert "config.json" in m["files"] and "torch" in m["libraries"]
+    assert not any(p.name.startswith(".tmp") for p in version.path.parent.iterdir())
+
+
+def test_registry_round_trip_gives_identical_probabilities(version, toy):
+    """A version loaded back from the store answers exactly as the model that was saved."""
+    texts = list(toy["test"]["text"])[:20]
+    first = Predictor(version.path).predict_proba(texts)
+    loaded = registry.load(version.path.parent, version.id)
+    assert np.array_equal(Predictor(loaded.path).predict_proba(texts), first)
+
+
+def test_one_flipped_byte_in_any_file_fails_verify(version, tmp_path):
+    """Flipping one byte of any file of a version (manifest included) fails verification."""
+    import shutil
+
+    names = [p.relative_to(version.path) for p in version.path.rglob("*") if p.is_file()]
+    assert registry.MANIFEST in {str(n) for n in names}
+    for name in names:
+        copy = tmp_path / name.as_posix().replace("/", "_") / version.id
+        shutil.copytree(version.path, copy)
+        target = copy / name
+        data = bytearray(target.read_bytes())
+        data[len(data) // 2] ^= 0x01
+        target.write_bytes(bytes(data))
+        with pytest.raises(registry.VerificationError):
+            registry.verify(copy)
+
+
+def test_missing_file_is_reported_as_incomplete(version, tmp_path):
+    """A version with a file removed is refused as incomplete, naming the file."""
+    import shutil
+
+    copy = tmp_path / version.id
+    shutil.copytree(version.path, copy)
+    (copy / "config.json").unlink()
+    with pytest.raises(registry.VerificationError, match="missing config.json"):
+        registry.verify(copy)
+
+
+def test_predict_proba_batches_equal_single_texts(version, toy):
+    """A mixed-length batch gives the same probabilities, in input order, as one text at a time."""
+    predictor = Predictor(version.path, batch_size=4)
+    texts = ["great", "the movie was awful and the plot a mess , dull dull", "loved it", "worst film of the year"] * 3
+    together = predictor.predict_proba(texts)
+    alone = np.vstack([predictor.predict_proba([t]) for t in texts])
+    assert np.allclose(together, alone, atol=1e-5)
+    assert np.allclose(together.sum(axis=1), 1.0)
+    assert not np.allclose(together, together[0])
+
+
+def test_predict_returns_label_confidence_probabilities(version):
+    """predict gives label, confidence and per-label probabilities for each text."""
+    (result,) = Predictor(version.path).predict(["wonderful superb film"])
+    assert result["label"] in ("negative", "positive")
+    assert result["confidence"] == max(result["probabilities"].values())
+    assert set(result["probabilities"]) == {"negative", "positive"}
+
+
+def test_save_leaves_no_partial_version_when_it_fails(tmp_path):
+    """A save that fails midway leaves neither the version nor its temporary folder."""
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    (model_dir / "config.json").write_text("{}")
+    store = tmp_path / "store"
+    registry.save(store, model_dir, manifest={}, version_id="v1")
+    with pytest.raises(registry.RegistryError, match="already exists"):
+        registry.save(store, model_dir, manifest={}, version_id="v1")
+    assert [p.name for p in store.iterdir()] == ["v1"]
+    assert json.loads((store / "v1" / "manifest.json").read_text())["id"] == "v1"
+
+
+def test_holder_swaps_versions_and_keeps_the_old_one_on_failure(version):
+    """The holder loads a version once, and a version that fails to load leaves the old one serving."""
+    loads = []
+
+    def loader(version_id):
+        loads.append(version_id)
+        if version_id == "broken":
+            raise registry.VerificationError("tampered")
+        return Predictor(version.path.parent / version_id)
+
+    holder = PredictorHolder(loader)
+    first = holder.ensure(version.id)
+    assert holder.ensure(version.id) is first and loads == [version.id]
+    assert holder.ensure("broken") is first
+    assert holder.version_id == version.id and "tampered" in holder.last_error["broken"]

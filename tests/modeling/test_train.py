@@ -1,0 +1,105 @@
+import numpy as np
+import pytest
+import torch
+
+from modeling.config import Phase
+from modeling.encoders import load_classifier, load_tokenizer, parameter_groups, transformer_layers
+from modeling.serving import Predictor
+from modeling.train import TrainingInterrupted, length_batches, train
+from tests.tiny import tiny_config
+
+pytestmark = pytest.mark.slow
+
+
+def accuracy(model_dir, data, config):
+    predictor = Predictor(model_dir, verify=False, inference={"max_length": config.max_length})
+    proba = predictor.predict_proba(list(data["text"]))
+    return float((proba.argmax(1) == np.asarray(data["label"])).mean())
+
+
+def snapshot(model):
+    return {name: p.detach().clone() for name, p in model.named_parameters()}
+
+
+@pytest.mark.parametrize("kind", ["tiny_bert", "tiny_distilbert"])
+def test_training_learns_a_separable_fixture(kind, request, toy, tmp_path):
+    """A tiny BERT / DistilBERT goes from chance to at least 95% held-out accuracy."""
+    base = request.getfixturevalue(kind)
+    config = tiny_config(str(base))
+    before = tmp_path / "before"
+    torch.manual_seed(config.seed)
+    load_classifier(str(base)).save_pretrained(before)
+    load_tokenizer(str(base)).save_pretrained(before)
+    assert accuracy(before, toy["test"], config) <= 0.65
+    model_dir = train(config, toy, work_dir=tmp_path / "run", show_progress=False)
+    assert accuracy(model_dir, toy["test"], config) >= 0.95
+
+
+def test_layers_are_found_the_same_way_for_bert_and_distilbert(tiny_bert, tiny_distilbert):
+    """One mechanism finds both models' transformer blocks and groups every parameter."""
+    for base in (tiny_bert, tiny_distilbert):
+        model = load_classifier(str(base))
+        assert len(transformer_layers(model)) == 2
+        groups = parameter_groups(model)
+        assert set(groups) == {"embeddings", "layer.0", "layer.1", "head"}
+        assert sum(len(v) for v in groups.values()) == len(list(model.parameters()))
+
+
+def test_head_phase_leaves_the_encoder_bit_identical(tiny_bert, toy, tmp_path):
+    """Training the head alone changes the head and no encoder parameter."""
+    config = tiny_config(str(tiny_bert), phases=(Phase("head", 2, 1e-2),))
+    torch.manual_seed(config.seed)
+    before = snapshot(load_classifier(str(tiny_bert)))
+    after = snapshot(load_classifier(str(train(config, toy, work_dir=tmp_path, show_progress=False))))
+    changed = {name for name in before if not torch.equal(before[name], after[name])}
+    assert changed and all(name.startswith(("classifier", "bert.pooler")) for name in changed)
+
+
+def test_top_k_phase_changes_only_the_top_layers_and_head(tiny_bert, toy, tmp_path):
+    """With top_k=1 the last layer and head change; embeddings and the first layer do not."""
+    config = tiny_config(str(tiny_bert), phases=(Phase("top_k", 2, 1e-2, top_k=1),))
+    torch.manual_seed(config.seed)
+    before = snapshot(load_classifier(str(tiny_bert)))
+    after = snapshot(load_classifier(str(train(config, toy, work_dir=tmp_path, show_progress=False))))
+    changed = {name for name in before if not torch.equal(before[name], after[name])}
+    assert any(name.startswith("bert.encoder.layer.1.") for name in changed)
+    assert not any(name.startswith(("bert.embeddings", "bert.encoder.layer.0.")) for name in changed)
+
+
+def test_resume_after_interruption_matches_an_uninterrupted_run(tiny_bert, toy, tmp_path):
+    """Stopping mid-epoch and resuming from the checkpoint ends with identical weights."""
+    phases = (Phase("head", 1, 1e-2), Phase("all", 2, 2e-3))
+    config = tiny_config(str(tiny_bert), phases=phases, checkpoint_every_s=0.0)
+    straight = snapshot(load_classifier(str(train(config, toy, work_dir=tmp_path / "a", show_progress=False))))
+
+    def stop_in_second_phase(event):
+        if event["kind"] == "step" and event["phase"] == 2 and event["epoch"] == 2 and event["step"] == 5:
+            raise TrainingInterrupted("simulated kill")
+
+    with pytest.raises(TrainingInterrupted):
+        train(config, toy, work_dir=tmp_path / "b", progress=stop_in_second_phase, show_progress=False)
+    resumed = snapshot(load_classifier(str(train(config, toy, work_dir=tmp_path / "b", resume=True, show_progress=False))))
+    assert all(torch.equal(straight[name], resumed[name]) for name in straight)
+
+
+def test_resume_refuses_a_checkpoint_of_another_config(tiny_bert, toy, tmp_path):
+    """A checkpoint written by another configuration is not silently reused."""
+    train(tiny_config(str(tiny_bert), phases=(Phase("head", 1, 1e-2),)), toy, work_dir=tmp_path, show_progress=False)
+    with pytest.raises(ValueError, match="different training configuration"):
+        train(tiny_config(str(tiny_bert), phases=(Phase("head", 1, 5e-3),)), toy, work_dir=tmp_path, resume=True,
+              show_progress=False)
+
+
+def test_time_budget_stops_training_and_keeps_a_model(tiny_bert, toy, tmp_path):
+    """A tiny budget ends training early and still writes the best model."""
+    config = tiny_config(str(tiny_bert), phases=(Phase("all", 50, 1e-3),), budget_s=0.5)
+    model_dir = train(config, toy, work_dir=tmp_path, show_progress=False)
+    assert (model_dir / "config.json").exists()
+
+
+def test_length_batches_cover_every_row_once_and_are_seeded():
+    """Length-bucketed batches hold every row exactly once, in a seed-determined order."""
+    lengths = [5, 50, 7, 300, 9, 11, 2, 80] * 10
+    batches = length_batches(lengths, 4, seed=1)
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    assert length_batches(lengths, 4, seed=1) == batches != length_batches(lengths, 4, seed=2)

@@ -1,0 +1,56 @@
+import shutil
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from reviews.models import ModelVersion
+from reviews.selectors import model_version_active
+from reviews.services import model_version_activate, model_version_register
+
+pytestmark = pytest.mark.django_db
+
+
+def test_first_registered_version_becomes_active_second_stays_candidate(model_store):
+    """On an empty database the first version registered is activated; the next is a candidate."""
+    first = model_version_register(version_id=model_store[0].id)
+    second = model_version_register(version_id=model_store[1].id)
+    assert first.status == ModelVersion.Status.ACTIVE and first.activated_at is not None
+    assert second.status == ModelVersion.Status.CANDIDATE
+    assert model_version_active().id == model_store[0].id
+    assert first.metrics["test"]["accuracy"] == model_store[0].metrics["test"]["accuracy"]
+
+
+def test_activate_retires_the_previous_version_and_rolls_back(model_store):
+    """Activating another version retires the old one; activating the old one again rolls back."""
+    first = model_version_register(version_id=model_store[0].id)
+    second = model_version_register(version_id=model_store[1].id)
+    model_version_activate(version=second)
+    assert model_version_active().id == second.id
+    assert ModelVersion.objects.get(pk=first.id).status == ModelVersion.Status.RETIRED
+    model_version_activate(version=first)
+    assert model_version_active().id == first.id
+
+
+def test_two_active_versions_are_impossible_in_the_database(model_store):
+    """The partial unique constraint refuses a second active row, whatever the code does."""
+    model_version_register(version_id=model_store[0].id)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ModelVersion.objects.create(id="rogue", base_model="x", status="active", created_at=timezone.now())
+
+
+def test_tampered_version_is_refused_at_registration_and_activation(model_store, settings, tmp_path):
+    """A version whose files changed cannot be registered or activated, and is marked rejected."""
+    store = tmp_path / "store"
+    shutil.copytree(settings.SENTIMENT_MODEL_STORE, store)
+    settings.SENTIMENT_MODEL_STORE = store
+    model_version_register(version_id=model_store[0].id)
+    second = model_version_register(version_id=model_store[1].id)
+    (store / second.id / "config.json").write_text("{}")
+    with pytest.raises(ValidationError, match="failed verification"):
+        model_version_activate(version=second)
+    assert ModelVersion.objects.get(pk=second.id).status == ModelVersion.Status.REJECTED
+    assert model_version_active().id == model_store[0].id
+    with pytest.raises(ValidationError, match="cannot be registered"):
+        model_version_register(version_id="no-such-version")
