@@ -1,0 +1,154 @@
+"""The website in a real browser: Debian's Chromium driven by Playwright (sync API) against a live server.
+
+`make test` installs both (Chromium from apt, Playwright from requirements-test.txt); no browser is
+ever downloaded. Screenshots of the home, review and dashboard pages go to test-artifacts/screenshots/.
+"""
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+try:
+    from playwright.sync_api import expect, sync_playwright
+except ImportError:  # reported by the `browser_page` fixture as a failure, never as a skip
+    expect = sync_playwright = None
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",  # the tests run as root, where Chromium's sandbox refuses to start
+    "--disable-gpu",
+    # The network is closed here: without these Chromium keeps trying to reach Google's services.
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+INSTALL_HINT = (
+    "The browser test needs Playwright for Python and Debian's Chromium. `make test` installs both; by hand:\n"
+    "  .venv/bin/pip install -r requirements-test.txt      # playwright\n"
+    "  apt-get update && apt-get install -y chromium        # /usr/bin/chromium, as root\n"
+    "Do not run `playwright install`: the test uses the system Chromium and downloads no browser."
+)
+REVIEW = "A superb film with a wonderful cast; I loved the moving story and the brilliant ending."
+COMMENT = "The reviewer is being sarcastic here."
+
+
+@pytest.fixture
+def live_model(tiny_versions, transactional_db, settings):
+    """The first tiny version registered (and so active) in the live server's database."""
+    from reviews import predictor
+    from reviews.services import model_version_register
+
+    store, versions = tiny_versions
+    # The live server runs in a thread of this process, so it reads these very settings and predictor.
+    settings.SENTIMENT_MODEL_STORE = store
+    predictor.reset()
+    row = model_version_register(version_id=versions[0].id)
+    yield row
+    predictor.reset()
+
+
+@pytest.fixture
+def browser_page(live_server, monkeypatch):
+    """A fresh page in headless Chromium; fails (never skips) with install steps when a piece is missing."""
+    if sync_playwright is None:
+        pytest.fail(f"Playwright is not installed.\n{INSTALL_HINT}", pytrace=False)
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f"{CHROMIUM} is missing.\n{INSTALL_HINT}", pytrace=False)
+    # Playwright's sync API runs its own asyncio loop in this thread (switching to it through
+    # greenlets), so while it is open Django sees "a running event loop" here and refuses the ORM
+    # calls of the test body with SynchronousOnlyOperation. Nothing here is really asynchronous:
+    # the ORM and Playwright take turns in one thread, and the live server answers from its own
+    # thread. monkeypatch limits the escape hatch to this test.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 800})
+            page = context.new_page()
+            page.set_default_timeout(30_000)
+            yield page
+        finally:
+            browser.close()
+
+
+def screenshot(page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
+
+
+def test_classify_flag_and_approve_in_a_real_browser(live_server, live_model, staff, browser_page):
+    """A visitor classifies and flags a review; staff approve the flag in the admin; the dashboard counts change."""
+    from reviews.models import Feedback
+
+    page = browser_page
+    requests = []
+    page.on("request", lambda request: requests.append(request.url))
+    failures = []
+    page.on("response", lambda response: response.status >= 400 and failures.append(f"{response.status} {response.url}"))
+
+    # A visitor pastes a review and classifies it.
+    page.goto("/")
+    expect(page.get_by_role("heading", name="What does this review say?")).to_be_visible()
+    expect(page.locator("#text-help")).to_contain_text("Up to 20,000 characters")
+    page.get_by_label("Movie review").fill(REVIEW)
+    screenshot(page, "home")
+    page.get_by_role("button", name="Classify").click()
+
+    # The review page shows the label, the confidence and the model version.
+    page.wait_for_url(re.compile(r"/reviews/\d+/$"), timeout=60_000)
+    verdict = page.locator(".prediction .label-badge")
+    expect(verdict).to_have_text(re.compile(r"^(Positive|Negative)$"))
+    expect(page.locator(".prediction")).to_contain_text(re.compile(r"Confidence \d+%"))
+    expect(page.locator(".prediction")).to_contain_text(live_model.id)
+    expect(page.get_by_role("meter", name="Confidence")).to_be_visible()
+    expect(page.locator(".review-text")).to_have_text(REVIEW)
+
+    # The model got it wrong: flag it with the other label and a comment.
+    other = "Negative" if verdict.inner_text().strip() == "Positive" else "Positive"
+    page.get_by_label(other, exact=True).check()
+    page.get_by_label("Comment (optional)").fill(COMMENT)
+    page.get_by_role("button", name="Flag as wrong").click()
+    expect(page.locator(".messages")).to_contain_text("your correction was sent to the reviewers")
+    expect(page.locator("#flag-title + p")).to_contain_text(f"You flagged this prediction as {other.lower()}")
+    expect(page.locator(".status-pending")).to_have_text("Pending")
+    screenshot(page, "review")
+
+    # Staff sign in through the admin login page and see one pending flag on the dashboard.
+    page.goto("/admin/login/?next=/dashboard/")
+    page.get_by_label("Username").fill("staff")
+    page.get_by_label("Password").fill("pw-staff-123")
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(re.compile(r"/dashboard/$"))
+    expect(page.locator("#pending-count")).to_have_text("1")
+    expect(page.locator("#approved-count")).to_have_text("0")
+
+    # They approve the flag with the admin's bulk action.
+    page.goto("/admin/reviews/feedback/")
+    rows = page.locator("#result_list tbody tr")
+    expect(rows).to_have_count(1)
+    expect(rows.first.locator(".field-corrected_label")).to_have_text(other)
+    rows.first.locator("input[name=_selected_action]").check()
+    page.locator("select[name=action]").select_option(label="Approve selected flags (the model may learn from them)")
+    page.get_by_role("button", name="Go").click()
+    expect(page.locator(".messagelist")).to_contain_text("Approved 1 flag(s).")
+    expect(rows.first.locator(".field-status")).to_have_text("Approved")
+
+    # The dashboard counts move: one approved, none pending.
+    page.goto("/dashboard/")
+    expect(page.locator("#pending-count")).to_have_text("0")
+    expect(page.locator("#approved-count")).to_have_text("1")
+    screenshot(page, "dashboard")
+
+    feedback = Feedback.objects.get()
+    assert feedback.status == Feedback.Status.APPROVED and feedback.reviewed_by == staff
+    assert feedback.comment == COMMENT
+    # Every page and asset came from our server, and none of them failed.
+    assert not failures
+    assert all(url.startswith(live_server.url) or url.startswith("data:") for url in requests), requests
