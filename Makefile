@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: run dev test install install-test migrate superuser check clean-venv
+.PHONY: run dev test install install-test browser migrate superuser check clean-venv
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -32,14 +32,25 @@ install-test: $(TEST_STAMP)
 migrate: install
 	$(PY) manage.py migrate --noinput
 
+# The site starts at once; on a fresh installation the worker trains the first model meanwhile.
 run: migrate
+	$(PY) manage.py collectstatic --noinput -v0
 	$(PY) manage.py ensure_model
-	$(PY) manage.py runserver --noreload $(HOST):$(PORT)
+	$(PY) manage.py serve --bind $(HOST):$(PORT)
 
+# Django's development server (auto-reload), without the worker.
 dev: migrate
+	$(PY) manage.py ensure_model
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
-test: install-test
+# Debian's Chromium for the browser test (tests/reviews/test_browser.py), installed only when missing.
+# Playwright drives it; `playwright install` (a browser download) is never needed.
+browser:
+	@test -x /usr/bin/chromium || ( \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y --no-install-recommends chromium )
+
+test: install-test browser
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) -m pytest $(PYTEST_ARGS)
 
 # Creates (or updates) a staff superuser from DJANGO_SUPERUSER_USERNAME / _PASSWORD / _EMAIL.

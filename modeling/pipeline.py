@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from datasets import DatasetDict
@@ -48,6 +49,7 @@ def build_version(
     show_progress: bool = True,
     extra_manifest: dict | None = None,
     keep_work_dir: bool = False,
+    before_save: Callable[[], None] | None = None,
 ) -> registry.Version:
     """Fine-tune, measure on `eval_splits`, and save a verified version into `store`."""
     started = time.monotonic()
@@ -77,7 +79,7 @@ def build_version(
         "build_seconds": round(time.monotonic() - started, 1),
         **(extra_manifest or {}),
     }
-    version = registry.save(store, model_dir, manifest=manifest)
+    version = registry.save(store, model_dir, manifest=manifest, before_rename=before_save)
     if not keep_work_dir:
         shutil.rmtree(work_dir, ignore_errors=True)
     return version

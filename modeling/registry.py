@@ -13,6 +13,7 @@ import os
 import secrets
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
@@ -82,7 +83,14 @@ def _fsync_tree(root: Path) -> None:
         _fsync_dir(folder)
 
 
-def save(store: str | Path, model_dir: str | Path, *, manifest: dict, version_id: str | None = None) -> Version:
+def save(
+    store: str | Path,
+    model_dir: str | Path,
+    *,
+    manifest: dict,
+    version_id: str | None = None,
+    before_rename: Callable[[], None] | None = None,
+) -> Version:
     """Copy a `save_pretrained` folder into the store as a new version with its manifest.
 
     `manifest` holds what the caller knows (base model, training config, data, metrics); the
@@ -113,6 +121,8 @@ def save(store: str | Path, model_dir: str | Path, *, manifest: dict, version_id
         full["integrity"] = _manifest_digest(full)
         (tmp / MANIFEST).write_text(json.dumps(full, indent=2, sort_keys=True))
         _fsync_tree(tmp)
+        if before_rename is not None:
+            before_rename()
         os.rename(tmp, final)
         _fsync_dir(store)
     except BaseException:

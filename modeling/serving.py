@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -35,6 +36,7 @@ class Predictor:
         verify: bool = True,
         max_length: int | None = None,
         inference: dict | None = None,
+        quantize: bool = False,
     ):
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -59,11 +61,20 @@ class Predictor:
         self.device = torch.device(device)
         self.tokenizer = AutoTokenizer.from_pretrained(self.path)
         self.model = AutoModelForSequenceClassification.from_pretrained(self.path).to(self.device).eval()
+        self.quantized = quantize and self.device.type == "cpu"
+        if self.quantized:
+            import warnings
+
+            with warnings.catch_warnings():
+                # torch marks its quantized tensors deprecated in favour of torchao; the dynamic
+                # int8 Linear path still works and halves the cost of a CPU forward pass.
+                warnings.simplefilter("ignore")
+                self.model = torch.ao.quantization.quantize_dynamic(self.model, {torch.nn.Linear}, dtype=torch.qint8)
         if self.model.config.num_labels != len(LABELS):
             raise registry.VerificationError(f"{self.path}: model has {self.model.config.num_labels} labels, expected {len(LABELS)}")
 
     def __repr__(self) -> str:
-        return f"<Predictor {self.version_id} max_length={self.max_length}>"
+        return f"<Predictor {self.version_id} max_length={self.max_length}{' int8' if self.quantized else ''}>"
 
     def encode(self, texts: Sequence[str]) -> list[list[int]]:
         from modeling.encoders import encode
@@ -87,7 +98,9 @@ class Predictor:
             for start in range(0, len(order), self.batch_size):
                 batch = order[start : start + self.batch_size]
                 ids, mask = pad_batch([sequences[i] for i in batch], pad_id)
-                logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", UserWarning)  # quantized ops' deprecation notice
+                    logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits
                 out[batch] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
         return out
 
@@ -125,6 +138,10 @@ class PredictorHolder:
         self._lock = threading.Lock()
         self.last_error: dict[str, str] = {}
         self.loaded_at: float | None = None
+        self._loading: threading.Thread | None = None
+        self._failed_at: dict[str, float] = {}
+        # Called when a background load thread ends (e.g. to close its database connection).
+        self.on_thread_exit: Callable[[], None] | None = None
 
     @property
     def current(self) -> Predictor | None:
@@ -152,10 +169,38 @@ class PredictorHolder:
                 log.exception("could not load model version %s; still serving %s", version_id, self.version_id)
                 return current
             self.last_error.pop(version_id, None)
+            self._failed_at.pop(version_id, None)
             self._current = fresh
             self.loaded_at = time.time()
             log.info("now serving model version %s", version_id)
             return fresh
+
+    def ensure_in_background(self, version_id: str, *, retry_after_s: float = 30.0) -> bool:
+        """Start loading `version_id` in a thread, off the request path; the current predictor
+        keeps answering until the new one is warm. Returns whether a load was started."""
+        with self._lock:
+            if self._loading is not None and self._loading.is_alive():
+                return False
+            failed_at = self._failed_at.get(version_id)
+            if failed_at is not None and time.monotonic() - failed_at < retry_after_s:
+                return False
+            self._loading = threading.Thread(target=self._load_quietly, args=(version_id,), name=f"load-{version_id}", daemon=True)
+            self._loading.start()
+            return True
+
+    def _load_quietly(self, version_id: str) -> None:
+        try:
+            self.ensure(version_id)
+            if version_id in self.last_error:
+                self._failed_at[version_id] = time.monotonic()
+        finally:
+            if self.on_thread_exit is not None:
+                self.on_thread_exit()
+
+    def wait_for_loading(self, timeout: float | None = None) -> None:
+        loading = self._loading
+        if loading is not None:
+            loading.join(timeout)
 
     def clear(self) -> None:
         with self._lock:

@@ -3,7 +3,7 @@ from django.core.exceptions import ValidationError
 from django.utils.html import format_html
 
 from reviews import services
-from reviews.models import Feedback, ModelVersion, Prediction, Review
+from reviews.models import Feedback, ModelVersion, Prediction, Review, TrainingRun, WorkerHeartbeat
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -27,10 +27,10 @@ class FeedbackAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     list_select_related = ("prediction__review", "prediction__model_version", "reviewed_by")
     actions = ["approve", "reject"]
-    fields = ("review_text", "prediction_summary", "corrected_label", "comment", "status", "review_note",
-              "reviewed_by", "reviewed_at", "reporter", "is_holdout", "training_run_id", "created_at")
-    readonly_fields = ("review_text", "prediction_summary", "corrected_label", "comment", "status", "reviewed_by",
-                       "reviewed_at", "reporter", "is_holdout", "training_run_id", "created_at")
+    fields = ("review_text", "prediction_summary", "explanation", "corrected_label", "comment", "status", "review_note",
+              "reviewed_by", "reviewed_at", "reporter", "is_holdout", "training_run", "created_at")
+    readonly_fields = ("review_text", "prediction_summary", "explanation", "corrected_label", "comment", "status", "reviewed_by",
+                       "reviewed_at", "reporter", "is_holdout", "training_run", "created_at")
 
     def has_add_permission(self, request):
         return False
@@ -48,6 +48,15 @@ class FeedbackAdmin(admin.ModelAdmin):
     def review_text(self, obj):
         # format_html escapes the text: markup in a review is shown, never rendered.
         return format_html('<div style="max-width:48rem;white-space:pre-wrap">{}</div>', obj.prediction.review.text)
+
+    @admin.display(description="why the model decided")
+    def explanation(self, obj):
+        from django.template.loader import render_to_string
+
+        explanation = getattr(obj.prediction, "explanation", None)
+        return render_to_string(
+            "reviews/_explanation_admin.html", {"explanation": explanation, "review": obj.prediction.review}
+        )
 
     @admin.display(description="prediction")
     def prediction_summary(self, obj):
@@ -135,3 +144,16 @@ class PredictionAdmin(ReadOnlyAdmin):
     list_display = ("id", "review", "label", "confidence", "model_version", "latency_ms", "created_at")
     list_filter = ("label", "model_version")
     list_select_related = ("review", "model_version")
+
+
+@admin.register(TrainingRun)
+class TrainingRunAdmin(ReadOnlyAdmin):
+    list_display = ("id", "trigger", "profile", "status", "created_at", "finished_at", "model_version", "attempts")
+    list_filter = ("status", "trigger", "profile")
+    readonly_fields = ("trigger", "profile", "requested_by", "status", "progress", "log", "model_version", "error",
+                       "claimed_by", "claimed_at", "heartbeat_at", "finished_at", "attempts", "created_at")
+
+
+@admin.register(WorkerHeartbeat)
+class WorkerHeartbeatAdmin(ReadOnlyAdmin):
+    list_display = ("worker_id", "hostname", "pid", "started_at", "last_seen", "doing")

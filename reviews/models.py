@@ -92,6 +92,11 @@ class Review(models.Model):
         preview = self.text[:60] + ("…" if len(self.text) > 60 else "")
         return f"Review {self.pk}: {preview}"
 
+    def get_absolute_url(self):
+        from django.urls import reverse
+
+        return reverse("review-detail", args=[self.pk])
+
     @property
     def latest_prediction(self):
         # Uses the prefetched list when there is one.
@@ -157,7 +162,9 @@ class Feedback(models.Model):
     review_note = models.TextField(blank=True)
     # Filled by the retraining loop: held out as evaluation data, and the run that trained on it.
     is_holdout = models.BooleanField(default=False)
-    training_run_id = models.BigIntegerField(null=True, blank=True)
+    training_run = models.ForeignKey(
+        "TrainingRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="corrections"
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
@@ -174,3 +181,128 @@ class Feedback(models.Model):
 
     def __str__(self):
         return f"Feedback {self.pk}: {self.predicted_label} → {self.corrected_label} ({self.status})"
+
+
+class WorkStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class RequestedWork(models.Model):
+    """Work a web process asks for and the worker does (a training run, an explanation...).
+
+    Web processes only insert rows; a worker claims one with a conditional UPDATE (see
+    reviews.work), keeps `heartbeat_at` fresh while it works, and records the outcome. A row
+    whose claimant stopped beating is requeued; one that keeps failing ends as failed.
+    """
+
+    status = models.CharField(max_length=16, choices=WorkStatus.choices, default=WorkStatus.PENDING, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    not_before = models.DateTimeField(null=True, blank=True, help_text="Not to be claimed before this time.")
+    claimed_by = models.CharField(max_length=128, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in (WorkStatus.PENDING, WorkStatus.RUNNING)
+
+
+class TrainingRun(RequestedWork):
+    """A request to train a model: the first model of an installation, or a retrain."""
+
+    class Trigger(models.TextChoices):
+        FIRST_RUN = "first_run", "First model of the installation"
+        MANUAL = "manual", "Requested by staff"
+        SCHEDULE = "schedule", "Schedule"
+
+    class Decision(models.TextChoices):
+        PROMOTED = "promoted", "Promoted"
+        REJECTED = "rejected", "Rejected by the gate"
+        AWAITING = "awaiting", "Passed the gate; waiting for staff to promote"
+        SKIPPED = "skipped", "Nothing to learn from"
+
+    trigger = models.CharField(max_length=16, choices=Trigger.choices)
+    profile = models.CharField(max_length=32, default="quick")
+    # Every training run shares one slot: at most one is pending or running at any time.
+    slot = models.CharField(max_length=16, default="training", editable=False)
+    counts = models.JSONField(default=dict, blank=True, help_text="Replay reviews, corrections used, holdouts...")
+    correction_ids = models.JSONField(default=list, blank=True, help_text="Approved corrections this run trained on.")
+    decision = models.CharField(max_length=16, choices=Decision.choices, blank=True)
+    reasons = models.JSONField(default=list, blank=True, help_text="The gate's checks and their outcomes.")
+    metrics = models.JSONField(default=dict, blank=True, help_text="Candidate and active metrics the gate compared.")
+    duration_s = models.FloatField(null=True, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    progress = models.JSONField(default=dict, blank=True, help_text="Phase, epoch, step and loss while running.")
+    log = models.TextField(blank=True)
+    model_version = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="training_runs")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=[s.value for s in WorkStatus]), name="training_run_status_valid"),
+            models.UniqueConstraint(
+                fields=["slot"], condition=Q(status__in=["pending", "running"]), name="one_open_training_run"
+            ),
+        ]
+
+    def __str__(self):
+        return f"Training run {self.pk} ({self.trigger}, {self.status})"
+
+
+class Lease(models.Model):
+    """A named lock with an expiry, held by one worker at a time across machines."""
+
+    name = models.CharField(primary_key=True, max_length=64)
+    holder = models.CharField(max_length=128)
+    acquired_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+
+    def __str__(self):
+        return f"{self.name} held by {self.holder} until {self.expires_at:%H:%M:%S}"
+
+
+class WorkerHeartbeat(models.Model):
+    """Each worker process writes its row every few seconds; the site shows who is alive."""
+
+    worker_id = models.CharField(primary_key=True, max_length=128)
+    hostname = models.CharField(max_length=255)
+    pid = models.PositiveIntegerField()
+    started_at = models.DateTimeField()
+    last_seen = models.DateTimeField(db_index=True)
+    doing = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["-last_seen"]
+
+    def __str__(self):
+        return f"{self.worker_id} (last seen {self.last_seen:%H:%M:%S})"
+
+
+class Explanation(RequestedWork):
+    """A LIME explanation of one prediction by the version that made it, computed by the worker
+    and kept: asked again, the same one is returned."""
+
+    prediction = models.OneToOneField(Prediction, on_delete=models.CASCADE, related_name="explanation")
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="explanations")
+    params = models.JSONField(default=dict, blank=True, help_text="num_samples, num_features, max_words, seed...")
+    result = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=[s.value for s in WorkStatus]), name="explanation_status_valid"),
+        ]
+
+    def __str__(self):
+        return f"Explanation of prediction {self.prediction_id} ({self.status})"

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from django.conf import settings
+from django.db import connections
 
 from modeling.serving import Predictor, PredictorHolder
 from reviews.models import ModelVersion
@@ -28,6 +29,8 @@ def _load(version_id: str) -> Predictor:
 
 
 holder = PredictorHolder(_load)
+# A background load thread opens its own database connection; close it when the thread ends.
+holder.on_thread_exit = lambda: connections.close_all()
 
 
 def active_version_id(*, max_age: float = ACTIVE_CHECK_SECONDS) -> str | None:
@@ -43,11 +46,33 @@ def active_version_id(*, max_age: float = ACTIVE_CHECK_SECONDS) -> str | None:
 
 
 def current_predictor() -> Predictor | None:
-    """The predictor for the active version (None when no version is active yet)."""
+    """The predictor to answer with now (None when no version is active yet).
+
+    The first request of a process loads the active version. After that, when another version
+    becomes active, it is loaded and warmed in a background thread while the current one keeps
+    answering; the swap is one reference. A version that fails to load leaves the old one
+    serving (see `holder.last_error`, reported by the health endpoint).
+    """
     version_id = active_version_id()
     if version_id is None:
         return None
-    return holder.ensure(version_id)
+    current = holder.current
+    if current is None:
+        return holder.ensure(version_id)
+    if current.version_id != version_id:
+        holder.ensure_in_background(version_id)
+    return current
+
+
+def status() -> dict:
+    """What this process serves, for health checks."""
+    active = active_version_id(max_age=0)
+    return {
+        "active_version": active,
+        "loaded_version": holder.version_id,
+        "loaded": active is not None and holder.version_id == active,
+        "load_error": holder.last_error.get(active) if active else None,
+    }
 
 
 def reset() -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from datetime import date
 
+from django.db import DatabaseError, connection
 from django.db.models import Count, Exists, OuterRef, Prefetch, QuerySet, Subquery
 
 from reviews.models import Feedback, ModelVersion, Prediction, Review
@@ -127,3 +129,63 @@ def dashboard_stats() -> dict:
         "active": model_version_active(),
         "versions": series,
     }
+
+
+def first_model_run():
+    """The first-run training request (the one the home page shows while no model is active)."""
+    from reviews.models import TrainingRun
+
+    return TrainingRun.objects.filter(trigger=TrainingRun.Trigger.FIRST_RUN).order_by("-created_at").first()
+
+
+def workers_alive() -> list:
+    """Workers seen within SENTIMENT_WORKER_ALIVE_SECONDS."""
+    from datetime import timedelta
+
+    from django.conf import settings
+    from django.utils import timezone
+
+    from reviews.models import WorkerHeartbeat
+
+    cutoff = timezone.now() - timedelta(seconds=settings.SENTIMENT_WORKER_ALIVE_SECONDS)
+    return list(WorkerHeartbeat.objects.filter(last_seen__gte=cutoff))
+
+
+def model_version_get(*, pk: str) -> ModelVersion | None:
+    return ModelVersion.objects.select_related("activated_by").filter(pk=pk).first()
+
+
+def feedback_get(*, pk: int) -> Feedback | None:
+    return feedback_list().filter(pk=pk).first()
+
+
+def system_health() -> dict:
+    """Whether the database answers, which version is active, and which one this process has
+    loaded. Never raises: a health check reports a broken database, it does not fail with it."""
+    from reviews.predictor import holder  # imports torch: only when asked
+
+    # `pid` tells apart the web processes behind one address: each has its own loaded version.
+    report = {"database": False, "active_version": None, "loaded_version": holder.version_id, "pid": os.getpid(),
+              "load_error": None, "worker": None}
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        active = model_version_active()
+    except DatabaseError:
+        return report
+    report.update(database=True, active_version=active.id if active else None)
+    if active is not None:
+        # Set when this process could not load the active version and still serves an older one.
+        report["load_error"] = holder.last_error.get(active.id)
+    alive = workers_alive()
+    report["worker"] = {
+        "alive": bool(alive),
+        "workers": [{"id": w.worker_id, "last_seen": w.last_seen.isoformat(), "doing": w.doing} for w in alive],
+    }
+    return report
+
+
+def explanation_for(*, prediction):
+    from reviews.models import Explanation
+
+    return Explanation.objects.filter(prediction=prediction).first()

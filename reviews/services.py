@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
 from modeling import registry
+from modeling.retrain import is_holdout
 from reviews.models import Feedback, Label, ModelVersion, Prediction, Review, Source
 
 log = logging.getLogger(__name__)
@@ -205,7 +206,9 @@ def _feedback_decide(*, feedback: Feedback, status: str, reviewer, note: str) ->
         locked.reviewed_at = timezone.now()
         if note:
             locked.review_note = note.strip()
-        locked.save(update_fields=["status", "reviewed_by", "reviewed_at", "review_note"])
+        # A fixed share of approved corrections is evaluation data, never trained on.
+        locked.is_holdout = status == Feedback.Status.APPROVED and is_holdout(locked.pk, settings.SENTIMENT_HOLDOUT_SHARE)
+        locked.save(update_fields=["status", "reviewed_by", "reviewed_at", "review_note", "is_holdout"])
     return locked
 
 
@@ -217,3 +220,75 @@ def feedback_approve(*, feedback: Feedback, reviewer, note: str = "") -> Feedbac
 def feedback_reject(*, feedback: Feedback, reviewer, note: str = "") -> Feedback:
     """Staff refuse a correction (the model was right, or the flag is noise)."""
     return _feedback_decide(feedback=feedback, status=Feedback.Status.REJECTED, reviewer=reviewer, note=note)
+
+
+@transaction.atomic
+def api_token_issue(*, user, rotate: bool = False):
+    """The user's API token (one per user), created when missing; `rotate` replaces it, so the
+    old key stops working at once."""
+    from rest_framework.authtoken.models import Token
+
+    if rotate:
+        Token.objects.filter(user=user).delete()
+    token, _ = Token.objects.get_or_create(user=user)
+    return token
+
+
+def explanation_request(*, prediction: Prediction) -> tuple["Explanation", bool]:
+    """Ask for an explanation of a prediction by the version that made it. One per prediction:
+    asked again (even twice at once) the existing one is returned; a failed one is retried."""
+    from reviews.models import Explanation, WorkStatus
+
+    params = {
+        "num_samples": settings.SENTIMENT_EXPLAIN_NUM_SAMPLES,
+        "num_features": settings.SENTIMENT_EXPLAIN_NUM_FEATURES,
+        "max_words": settings.SENTIMENT_EXPLAIN_MAX_WORDS,
+        "seed": settings.SENTIMENT_EXPLAIN_SEED,
+    }
+    existing = Explanation.objects.filter(prediction=prediction).first()
+    if existing is None:
+        try:
+            with transaction.atomic():
+                return (
+                    Explanation.objects.create(prediction=prediction, model_version_id=prediction.model_version_id, params=params),
+                    True,
+                )
+        except IntegrityError:
+            existing = Explanation.objects.get(prediction=prediction)
+    if existing.status == WorkStatus.FAILED:
+        retried = Explanation.objects.filter(pk=existing.pk, status=WorkStatus.FAILED).update(
+            status=WorkStatus.PENDING, claimed_by="", claimed_at=None, not_before=None, attempts=0, error="", params=params
+        )
+        existing.refresh_from_db()
+        return existing, bool(retried)
+    return existing, False
+
+
+def training_run_request(*, trigger: str, user=None, profile: str = "retrain"):
+    """Queue a training run; when one is already pending or running, that one is returned
+    (two triggers at once make exactly one run). Returns (run, created)."""
+    from reviews.models import TrainingRun, WorkStatus
+
+    open_run = TrainingRun.objects.filter(status__in=[WorkStatus.PENDING, WorkStatus.RUNNING]).first()
+    if open_run is not None:
+        return open_run, False
+    try:
+        with transaction.atomic():
+            return TrainingRun.objects.create(trigger=trigger, profile=profile, requested_by=user), True
+    except IntegrityError:
+        # Another trigger won the one open slot a moment ago.
+        return TrainingRun.objects.filter(status__in=[WorkStatus.PENDING, WorkStatus.RUNNING]).first(), False
+
+
+def training_run_promote(*, run, user=None) -> ModelVersion:
+    """Activate a run's candidate (automatic after the gate, or a staff click when promotion
+    waits for one) and mark the corrections it used as used."""
+    from reviews.models import TrainingRun
+
+    if run.model_version is None or run.decision not in (TrainingRun.Decision.AWAITING, TrainingRun.Decision.PROMOTED):
+        raise ValidationError("Only a candidate that passed the gate can be promoted.", code="not_promotable")
+    version = model_version_activate(version=run.model_version, user=user)
+    with transaction.atomic():
+        Feedback.objects.filter(pk__in=run.correction_ids, training_run__isnull=True).update(training_run=run)
+        TrainingRun.objects.filter(pk=run.pk).update(decision=TrainingRun.Decision.PROMOTED)
+    return version

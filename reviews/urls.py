@@ -7,5 +7,7 @@ urlpatterns = [
     path("history/", views.history, name="history"),
     path("reviews/<int:pk>/", views.review_detail, name="review-detail"),
     path("reviews/<int:pk>/flag/", views.review_flag, name="review-flag"),
+    path("reviews/<int:pk>/explain/", views.review_explain, name="review-explain"),
+    path("reviews/<int:pk>/explanation.json", views.review_explanation_status, name="review-explanation-status"),
     path("dashboard/", views.dashboard, name="dashboard"),
 ]

@@ -4,7 +4,7 @@ from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -44,7 +44,11 @@ def home(request):
             status = 429
         else:
             status = 400
-    return render(request, "reviews/home.html", {"form": form, "active": active, "limit": ReviewForm.limit()}, status=status)
+    context = {"form": form, "active": active, "limit": ReviewForm.limit()}
+    if active is None:
+        context["first_run"] = selectors.first_model_run()
+        context["workers"] = selectors.workers_alive()
+    return render(request, "reviews/home.html", context, status=status)
 
 
 def review_detail(request, pk: int):
@@ -54,11 +58,35 @@ def review_detail(request, pk: int):
         raise Http404("No such review.")
     latest = review.latest_prediction
     own_flag = selectors.feedback_for(prediction=latest, **_scope(who)) if latest else None
+    explanation = selectors.explanation_for(prediction=latest) if latest else None
     return render(
         request,
         "reviews/review_detail.html",
-        {"review": review, "latest": latest, "own_flag": own_flag, "flag_form": FlagForm(), "predictions": review.predictions.all()},
+        {"review": review, "latest": latest, "own_flag": own_flag, "flag_form": FlagForm(),
+         "predictions": review.predictions.all(), "explanation": explanation},
     )
+
+
+@require_POST
+def review_explain(request, pk: int):
+    """The "why?" button: ask the worker for an explanation of the latest prediction."""
+    who = visitor(request, create_session=True)
+    review = selectors.review_get(pk=pk, **_scope(who))
+    if review is None or review.latest_prediction is None:
+        raise Http404("No such review.")
+    if not _rate_limited(request, "explain", who):
+        services.explanation_request(prediction=review.latest_prediction)
+    return redirect(f"{review.get_absolute_url()}#explanation")
+
+
+def review_explanation_status(request, pk: int):
+    """What the review page polls while its explanation is being computed."""
+    who = visitor(request)
+    review = selectors.review_get(pk=pk, **_scope(who))
+    if review is None or review.latest_prediction is None:
+        raise Http404("No such review.")
+    explanation = selectors.explanation_for(prediction=review.latest_prediction)
+    return JsonResponse({"status": explanation.status if explanation else None})
 
 
 @require_POST
@@ -103,6 +131,7 @@ def history(request):
 @staff_member_required
 def dashboard(request):
     stats = selectors.dashboard_stats()
+    stats["workers"] = selectors.workers_alive()
     return render(request, "reviews/dashboard.html", {"stats": stats, "chart": charts.versions_chart(stats["versions"])})
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,19 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+def env_int_list(name: str, default: list[int], *, length: int) -> tuple[int, ...]:
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return tuple(default)
+    try:
+        values = tuple(int(part) for part in raw.split(","))
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not {length} comma-separated integers") from None
+    if len(values) != length or min(values) < 1:
+        raise ImproperlyConfigured(f"{name}={raw!r} must be {length} positive integers")
+    return values
+
+
 def env_path(name: str, default: Path, *, base: Path) -> Path:
     raw = os.environ.get(name)
     path = Path(raw).expanduser() if raw else default
@@ -117,6 +131,11 @@ def database_from_url(url: str, *, conn_max_age: int = 60) -> dict[str, Any]:
             "init_command",
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000;",
         )
+        if config.get("NAME") and config["NAME"] != ":memory:":
+            # Tests get a file too (not Django's in-memory default), so the tests that start
+            # gunicorn or a worker subprocess share the test database with them.
+            # One file per test process, so two test runs on one machine never share it.
+            config["TEST"] = {"NAME": str(Path(tempfile.gettempdir()) / f"sentiment-test-{os.getpid()}.sqlite3")}
     elif engine not in {"django.db.backends.postgresql"}:
         raise ImproperlyConfigured(f"DATABASE_URL names an unsupported database engine: {engine}")
     return config

@@ -6,7 +6,9 @@ from pathlib import Path
 from sentiment_site.env import (
     database_from_url,
     env_bool,
+    env_float,
     env_int,
+    env_int_list,
     env_list,
     env_path,
     env_str,
@@ -30,11 +32,17 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "reviews.apps.ReviewsConfig",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Under /api/: refuses oversized bodies early and answers every error in the API's JSON shape.
+    "reviews.api_errors.ApiErrorMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -111,6 +119,47 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
+# --- The REST API (reviews/api.py) -----------------------------------------------------------
+REST_FRAMEWORK = {
+    # Token first, so an anonymous caller of a staff endpoint gets 401 with WWW-Authenticate.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
+    "DEFAULT_PARSER_CLASSES": ["reviews.api_errors.JSONBodyParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_THROTTLE_CLASSES": ["reviews.api_throttles.SharedLimiterThrottle"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "reviews.api_errors.exception_handler",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Review sentiment API",
+    "DESCRIPTION": (
+        "Classify movie reviews, keep them, flag wrong predictions, and (staff) review flags and "
+        "manage model versions. Authenticate with a session or with `Authorization: Token KEY` "
+        "(`manage.py api_token USERNAME`). Every error has the shape "
+        '`{"error": {"code": ..., "message": ..., "fields": {...}}}`.'
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    # The docs' assets come from drf-spectacular-sidecar, served as static files: no CDN, works offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "LabelEnum": "reviews.models.Label",
+        "FeedbackStatusEnum": "reviews.models.Feedback.Status",
+        "ModelVersionStatusEnum": "reviews.models.ModelVersion.Status",
+    },
+    "PATH_CONVERTER_OVERRIDES": {
+        "dbid": {"type": "integer", "minimum": 0, "maximum": 999_999_999_999_999_999},
+        "versionid": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", "maxLength": 64},
+    },
+}
+
 # --- The product's own settings -------------------------------------------------------------
 # Folder of registry versions (one sub-folder per model version).
 SENTIMENT_MODEL_STORE = env_path("SENTIMENT_MODEL_STORE", VAR_DIR / "models", base=BASE_DIR)
@@ -128,6 +177,10 @@ SENTIMENT_TORCH_THREADS = env_int("SENTIMENT_TORCH_THREADS", 0, minimum=0)
 SENTIMENT_REVIEW_MAX_CHARS = env_int("SENTIMENT_REVIEW_MAX_CHARS", 20_000, minimum=1)
 # Texts per forward pass when predicting.
 SENTIMENT_PREDICT_BATCH_SIZE = env_int("SENTIMENT_PREDICT_BATCH_SIZE", 32, minimum=1)
+# Most texts in one POST /api/v1/predict.
+SENTIMENT_API_MAX_BATCH = env_int("SENTIMENT_API_MAX_BATCH", 64, minimum=1)
+# Largest API request body, in bytes (413 beyond); room for a full batch of the longest reviews.
+SENTIMENT_API_MAX_BODY_BYTES = env_int("SENTIMENT_API_MAX_BODY_BYTES", 4 * 1024 * 1024, minimum=1024)
 # Salt for hashing client IPs (never stored in clear); defaults to one derived from SECRET_KEY.
 SENTIMENT_IP_SALT = env_str("SENTIMENT_IP_SALT", "")
 # Rate limits shared by the website and the API ("N/s|min|hour|day"; "none" = unlimited).
@@ -140,6 +193,10 @@ SENTIMENT_RATES = {
         "anon": env_str("SENTIMENT_RATE_FLAG_ANON", "20/min"),
         "user": env_str("SENTIMENT_RATE_FLAG_USER", "120/min"),
     },
+    "explain": {
+        "anon": env_str("SENTIMENT_RATE_EXPLAIN_ANON", "10/min"),
+        "user": env_str("SENTIMENT_RATE_EXPLAIN_USER", "60/min"),
+    },
 }
 SENTIMENT_RATE_CACHE = "default"
 CACHES = {
@@ -148,3 +205,49 @@ CACHES = {
         "LOCATION": "sentiment_cache",
     }
 }
+# --- The worker ---
+# A claimed row whose worker has not beaten for this long is requeued.
+SENTIMENT_STALE_SECONDS = env_int("SENTIMENT_STALE_SECONDS", 60, minimum=5)
+# Length of the training lease (renewed while training); a crashed holder's lease lapses after it.
+SENTIMENT_LEASE_SECONDS = env_int("SENTIMENT_LEASE_SECONDS", 120, minimum=5)
+# A worker not seen for this long is reported as down.
+SENTIMENT_WORKER_ALIVE_SECONDS = env_int("SENTIMENT_WORKER_ALIVE_SECONDS", 30, minimum=5)
+# Web server: gunicorn worker processes for `make run`.
+SENTIMENT_WEB_WORKERS = env_int("SENTIMENT_WEB_WORKERS", 2, minimum=1)
+# --- Explanations (LIME); defaults chosen by benchmarks/explain.py, see the README ---
+SENTIMENT_EXPLAIN_NUM_SAMPLES = env_int("SENTIMENT_EXPLAIN_NUM_SAMPLES", 1000, minimum=10)
+SENTIMENT_EXPLAIN_NUM_FEATURES = env_int("SENTIMENT_EXPLAIN_NUM_FEATURES", 10, minimum=1)
+SENTIMENT_EXPLAIN_MAX_WORDS = env_int("SENTIMENT_EXPLAIN_MAX_WORDS", 200, minimum=1)
+SENTIMENT_EXPLAIN_SEED = env_int("SENTIMENT_EXPLAIN_SEED", 0)
+# Tokens per perturbed text (0 = the version's own max_length).
+SENTIMENT_EXPLAIN_MAX_LENGTH = env_int("SENTIMENT_EXPLAIN_MAX_LENGTH", 0, minimum=0)
+# Classify perturbations with an int8 copy of the model (about twice as fast on a CPU).
+SENTIMENT_EXPLAIN_QUANTIZE = env_bool("SENTIMENT_EXPLAIN_QUANTIZE", True)
+SENTIMENT_EXPLAIN_BATCH_SIZE = env_int("SENTIMENT_EXPLAIN_BATCH_SIZE", 64, minimum=1)
+# --- The feedback loop (retraining on approved corrections) ---
+# When the worker checks for enough new corrections (cron: minute hour day month weekday).
+SENTIMENT_RETRAIN_CRON = env_str("SENTIMENT_RETRAIN_CRON", "0 3 * * *")
+# Approved, unused training corrections needed before a scheduled retrain runs.
+SENTIMENT_RETRAIN_MIN_CORRECTIONS = env_int("SENTIMENT_RETRAIN_MIN_CORRECTIONS", 20, minimum=1)
+# IMDb training reviews replayed beside the corrections (never validation or test).
+SENTIMENT_RETRAIN_REPLAY_SIZE = env_int("SENTIMENT_RETRAIN_REPLAY_SIZE", 2000, minimum=0)
+SENTIMENT_RETRAIN_OVERSAMPLE = env_int("SENTIMENT_RETRAIN_OVERSAMPLE", 4, minimum=1)
+SENTIMENT_RETRAIN_MAX_FEEDBACK_SHARE = env_float("SENTIMENT_RETRAIN_MAX_FEEDBACK_SHARE", 0.3)
+SENTIMENT_RETRAIN_MAX_PER_PERSON = env_int("SENTIMENT_RETRAIN_MAX_PER_PERSON", 10, minimum=1)
+# "active": continue from the active model; "base": start again from SENTIMENT_BASE_MODEL.
+SENTIMENT_RETRAIN_FROM = env_str("SENTIMENT_RETRAIN_FROM", "active")
+SENTIMENT_RETRAIN_EPOCHS = env_int("SENTIMENT_RETRAIN_EPOCHS", 1, minimum=1)
+SENTIMENT_RETRAIN_LR = env_float("SENTIMENT_RETRAIN_LR", 3e-5)
+SENTIMENT_RETRAIN_TOP_K = env_int("SENTIMENT_RETRAIN_TOP_K", 2, minimum=1)
+# Share of approved corrections set aside (deterministically) as evaluation data.
+SENTIMENT_HOLDOUT_SHARE = env_float("SENTIMENT_HOLDOUT_SHARE", 0.2)
+# The gate: tolerance below the active model, floor below the best full model, held-out checks.
+SENTIMENT_GATE_TOLERANCE = env_float("SENTIMENT_GATE_TOLERANCE", 0.005)
+SENTIMENT_GATE_FLOOR_MARGIN = env_float("SENTIMENT_GATE_FLOOR_MARGIN", 0.01)
+SENTIMENT_GATE_HOLDOUT_MIN = env_int("SENTIMENT_GATE_HOLDOUT_MIN", 10, minimum=1)
+SENTIMENT_GATE_HOLDOUT_MARGIN = env_float("SENTIMENT_GATE_HOLDOUT_MARGIN", 0.05)
+# Promote a candidate that passes the gate at once, or wait for a staff click.
+SENTIMENT_RETRAIN_AUTO_PROMOTE = env_bool("SENTIMENT_RETRAIN_AUTO_PROMOTE", True)
+# Split sizes "train,validation,test" for sources without an official split (packaged); the
+# hub's imdb and aclimdb:PATH use the validation size to carve validation out of train.
+SENTIMENT_DATA_SPLIT = env_int_list("SENTIMENT_DATA_SPLIT", [18000, 2000, 5000], length=3)

@@ -74,3 +74,15 @@ def tiny_config(base_model: str, *, phases=(Phase("all", 6, 2e-3),), **changes) 
                   warmup_ratio=0.1, patience=10, seed=0, checkpoint_every_s=1e9)
     values.update(changes)
     return TrainConfig(**values)
+
+
+def write_aclimdb(root: Path, data: DatasetDict | None = None) -> Path:
+    """The toy data in the aclImdb folder layout (train/ and test/, pos/ and neg/)."""
+    data = data or toy_data()
+    for split in ("train", "test"):
+        rows = list(data[split]) + (list(data["validation"]) if split == "train" else [])
+        for i, row in enumerate(rows):
+            folder = root / split / ("pos" if row["label"] else "neg")
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f"{i}_{8 if row['label'] else 2}.txt").write_text(row["text"])
+    return root

@@ -1,8 +1,9 @@
 import pytest
 
+from modeling import config as modeling_config
 from modeling.config import Phase
 from modeling.pipeline import build_version
-from tests.tiny import make_model, tiny_config, toy_data
+from tests.tiny import make_model, tiny_config, toy_data, write_aclimdb
 
 
 @pytest.fixture(scope="session")
@@ -58,3 +59,50 @@ def _fresh_rate_limits(request, settings):
         cache.clear()
     settings.SENTIMENT_RATES = {"predict": {"anon": "1000/min", "user": "1000/min"},
                                 "flag": {"anon": "1000/min", "user": "1000/min"}}
+
+
+@pytest.fixture
+def loop(settings, tmp_path, monkeypatch, staff):
+    """A tiny installation with an active first model trained on the toy aclImdb folder."""
+    base = make_model(tmp_path / "base", "bert")
+    settings.SENTIMENT_BASE_MODEL = str(base)
+    settings.SENTIMENT_DATA_SOURCE = f"aclimdb:{write_aclimdb(tmp_path / 'acl')}"
+    settings.SENTIMENT_MODEL_STORE = tmp_path / "store"
+    settings.SENTIMENT_CACHE_DIR = tmp_path / "cache"
+    settings.SENTIMENT_RETRAIN_REPLAY_SIZE = 120
+    settings.SENTIMENT_RETRAIN_LR = 1e-3
+    settings.SENTIMENT_RETRAIN_MIN_CORRECTIONS = 3
+    monkeypatch.setitem(modeling_config.PROFILES, "quick", tiny_config(str(base), phases=(Phase("all", 4, 2e-3),)))
+    settings.SENTIMENT_DATA_SPLIT = (18000, 60, 5000)
+    from reviews import jobs, predictor
+    from reviews.models import ModelVersion
+
+    predictor.reset()
+    version, row = jobs.train_and_register(modeling_config.PROFILES["quick"], profile="quick")
+    assert row.status == ModelVersion.Status.ACTIVE
+    yield row
+    predictor.reset()
+
+
+def approved_corrections(staff, n):
+    """n reviews submitted, flagged with the other label, and approved by staff."""
+    from reviews.services import feedback_approve, feedback_flag, review_submit
+
+    flags = []
+    for i in range(n):
+        p = review_submit(text=f"the movie was great great wonderful number {i}", session_key=f"person{i % 3}")
+        other = "negative" if p.label == "positive" else "positive"
+        f, _ = feedback_flag(prediction=p, label=other, session_key=f"person{i % 3}")
+        flags.append(feedback_approve(feedback=f, reviewer=staff))
+    return flags
+
+
+def database_url() -> str:
+    """The URL of the test database, for subprocesses that must share it."""
+    from django.db import connection
+
+    s = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{s['NAME']}"
+    auth = s["USER"] + (f":{s['PASSWORD']}" if s["PASSWORD"] else "")
+    return f"postgresql://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"

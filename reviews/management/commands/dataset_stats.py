@@ -1,8 +1,9 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from modeling.data import DataSourceError, describe, load_reviews
+from modeling.data import DataSourceError, describe
 from modeling.encoders import load_tokenizer
+from reviews.data import load
 
 STATS = ("min", "median", "mean", "p95", "max")
 
@@ -19,11 +20,7 @@ class Command(BaseCommand):
     def handle(self, *args, data, seed, base_model, no_tokens, **options):
         source = data or settings.SENTIMENT_DATA_SOURCE
         try:
-            dataset = load_reviews(
-                source,
-                seed=settings.SENTIMENT_DATA_SEED if seed is None else seed,
-                cache_dir=settings.SENTIMENT_CACHE_DIR / "datasets",
-            )
+            dataset = load(source, seed=seed)
         except DataSourceError as exc:
             raise CommandError(str(exc)) from None
         tokenizer = None if no_tokens else load_tokenizer(base_model or settings.SENTIMENT_BASE_MODEL)

@@ -2,7 +2,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from modeling import registry
-from modeling.data import DataSourceError, load_reviews
+from modeling.data import DataSourceError
+from reviews.data import load
 from modeling.evaluate import evaluate, format_metrics
 from modeling.serving import Predictor
 from reviews.models import ModelVersion
@@ -28,7 +29,7 @@ class Command(BaseCommand):
                 raise CommandError("no active model version; train one with `manage.py train`")
         source = data or settings.SENTIMENT_DATA_SOURCE
         try:
-            dataset = load_reviews(source, seed=settings.SENTIMENT_DATA_SEED, cache_dir=settings.SENTIMENT_CACHE_DIR / "datasets")
+            dataset = load(source)
         except DataSourceError as exc:
             raise CommandError(str(exc)) from None
         if split not in dataset:

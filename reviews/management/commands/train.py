@@ -7,11 +7,10 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from modeling.config import PROFILES, Phase
-from modeling.data import DataSourceError, load_reviews
+from modeling.data import DataSourceError
 from modeling.evaluate import format_metrics
-from modeling.pipeline import build_version
+from reviews.jobs import train_and_register
 from reviews.models import ModelVersion
-from reviews.services import model_version_register
 
 
 def parse_phases(text: str) -> tuple[Phase, ...]:
@@ -92,27 +91,17 @@ class Command(BaseCommand):
                 raise CommandError(f"no registered model version {o['init_from']}") from None
 
         source = o["data"] or settings.SENTIMENT_DATA_SOURCE
-        try:
-            data = load_reviews(source, seed=settings.SENTIMENT_DATA_SEED, cache_dir=settings.SENTIMENT_CACHE_DIR / "datasets")
-        except DataSourceError as exc:
-            raise CommandError(str(exc)) from None
-        if "train" not in data or "validation" not in data:
-            raise CommandError(f"data source {source} has no train/validation split (a single file is an evaluation set)")
         work_dir = Path(o["work_dir"]) if o["work_dir"] else settings.SENTIMENT_CACHE_DIR / "training" / o["profile"]
         self.stdout.write(f"training profile {o['profile']} on {source} from {init_from or base_model}; checkpoints in {work_dir}")
-        version = build_version(
-            config,
-            data,
-            data_source=source,
-            data_seed=settings.SENTIMENT_DATA_SEED,
-            store=settings.SENTIMENT_MODEL_STORE,
-            work_dir=work_dir,
-            init_from=init_from,
-            resume=o["resume"],
-            threads=settings.SENTIMENT_TORCH_THREADS,
-            show_progress=not o["quiet"],
-            extra_manifest={"profile": o["profile"]},
-        )
+        try:
+            version, row = train_and_register(
+                config, profile=o["profile"], data_source=source, init_from=init_from, work_dir=work_dir,
+                resume=o["resume"], show_progress=not o["quiet"], register=not o["no_register"],
+            )
+        except (DataSourceError, ValueError) as exc:
+            raise CommandError(str(exc)) from None
+        except ValidationError as exc:
+            raise CommandError("; ".join(exc.messages)) from None
         self.stdout.write(f"saved version {version.id} in {version.path}")
         summary = version.manifest["training"]
         self.stdout.write(f"training took {summary['duration_s']:.0f} s; build with evaluation {version.manifest['build_seconds']:.0f} s")
@@ -120,9 +109,5 @@ class Command(BaseCommand):
             self.stdout.write(f"-- {split}")
             for line in format_metrics(metrics):
                 self.stdout.write(line)
-        if not o["no_register"]:
-            try:
-                row = model_version_register(version_id=version.id, profile=o["profile"])
-            except ValidationError as exc:
-                raise CommandError("; ".join(exc.messages)) from None
+        if row is not None:
             self.stdout.write(f"registered {row.id} as {row.status}")

@@ -1,0 +1,164 @@
+"""How fast and how faithful are the explanations? Prints one table (README: Explanations).
+
+    .venv/bin/python benchmarks/explain.py [--version ID] [--reviews 20] [--quick]
+
+On test-split reviews near the median length, with a trained version (default: the active one):
+- the reference is the library's own `LimeTextExplainer` at its default 5,000 samples on the
+  full-precision model, cached in benchmarks/results/ so reruns are cheap; a second reference
+  run with another seed shows how much the reference agrees with itself;
+- each candidate setting is timed (p50, p95 per explanation), its top-10 words compared with the
+  reference's top-10 (overlap), and its faithfulness measured: how much the predicted class's
+  probability drops when its top-5 words are deleted, against deleting 5 random words.
+Run it alone on the machine: it measures time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import random
+import re
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sentiment_site.settings")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+RESULTS = ROOT / "benchmarks" / "results"
+
+# name, num_samples, int8 copy for perturbations, max_length for perturbations (None = version's)
+CANDIDATES = [
+    ("lime-default-5000", 5000, False, None),
+    ("ours-1000", 1000, False, None),
+    ("ours-1000-int8", 1000, True, None),
+    ("ours-500-int8", 500, True, None),
+    ("ours-300-int8", 300, True, None),
+    ("ours-300-int8-len96", 300, True, 96),
+]
+
+
+def pick_reviews(texts: list[str], n: int) -> list[str]:
+    """The n reviews whose word counts are nearest the median."""
+    counts = np.array([len(t.split()) for t in texts])
+    median = np.median(counts)
+    order = np.argsort(np.abs(counts - median), kind="stable")[:n]
+    return [texts[i] for i in sorted(order)]
+
+
+def reference(text: str, predict_proba, *, samples: int, seed: int, cache: dict, key_prefix: str) -> list[str]:
+    """The library's LimeTextExplainer top-10 words towards 'positive' (cached)."""
+    from lime.lime_text import LimeTextExplainer
+
+    key = f"{key_prefix}:{samples}:{seed}:{hashlib.sha256(text.encode()).hexdigest()[:16]}"
+    if key not in cache:
+        explainer = LimeTextExplainer(class_names=["negative", "positive"], random_state=seed)
+        started = time.perf_counter()
+        exp = explainer.explain_instance(text, predict_proba, num_features=10, num_samples=samples, labels=(1,))
+        cache[key] = {"words": [w for w, _ in exp.as_list(label=1)], "seconds": time.perf_counter() - started}
+    return cache[key]
+
+
+def supporting(words: list[dict], predicted: int, k: int) -> list[str]:
+    """The k words pushing hardest towards the predicted class."""
+    sign = 1 if predicted == 1 else -1
+    ranked = sorted(words, key=lambda w: -sign * w["weight"])
+    return [w["word"] for w in ranked[:k] if sign * w["weight"] > 0] or [w["word"] for w in ranked[:k]]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", help="model version id (default: the active one)")
+    parser.add_argument("--reviews", type=int, default=20)
+    parser.add_argument("--reference-samples", type=int, default=5000)
+    parser.add_argument("--quick", action="store_true", help="3 reviews, 300-sample reference: checks the script runs")
+    parser.add_argument("--only", nargs="*", help="candidate names to run")
+    args = parser.parse_args()
+    if args.quick:
+        args.reviews, args.reference_samples = 3, 300
+
+    import django
+
+    django.setup()
+    from modeling.explain import explain, remove_words
+    from modeling.serving import Predictor
+    from reviews.data import load
+    from reviews.models import ModelVersion
+    from reviews.selectors import model_version_active
+
+    version = ModelVersion.objects.get(pk=args.version) if args.version else model_version_active()
+    if version is None:
+        sys.exit("no model version: train one first (manage.py train --profile quick)")
+    data = load(version.data.get("source"))
+    texts = pick_reviews(list(data["test"]["text"]), args.reviews)
+    full = Predictor(version.path, batch_size=64)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    cache_file = RESULTS / "lime_reference.json"
+    cache = json.loads(cache_file.read_text()) if cache_file.exists() else {}
+
+    refs, refs2 = [], []
+    for text in texts:
+        refs.append(reference(text, full.predict_proba, samples=args.reference_samples, seed=0, cache=cache, key_prefix=version.id))
+        refs2.append(reference(text, full.predict_proba, samples=args.reference_samples, seed=1, cache=cache, key_prefix=version.id))
+        cache_file.write_text(json.dumps(cache))
+    self_overlap = statistics.mean(len(set(a["words"]) & set(b["words"])) / 10 for a, b in zip(refs, refs2))
+
+    rows = []
+    base_proba = full.predict_proba(texts)
+    for name, samples, int8, max_length in CANDIDATES:
+        if args.only and name not in args.only:
+            continue
+        if args.quick:
+            samples = min(samples, 300)
+        predictor = full if not int8 and max_length is None else Predictor(
+            version.path, batch_size=64, quantize=int8, max_length=max_length)
+        times, overlaps, drops, random_drops = [], [], [], []
+        rng = random.Random(0)
+        for text, ref, p0 in zip(texts, refs, base_proba):
+            if name.startswith("lime-default"):
+                seconds = ref["seconds"]
+                top10, words = ref["words"], None
+            else:
+                result = explain(text, predictor.predict_proba, num_samples=samples, num_features=10, seed=0)
+                seconds, words = result["seconds"], result["words"]
+                top10 = [w["word"] for w in words]
+            times.append(seconds)
+            overlaps.append(len(set(top10) & set(ref["words"])) / 10)
+            predicted = int(p0.argmax())
+            if words is None:
+                proxy = explain(text, full.predict_proba, num_samples=samples, num_features=10, seed=0)["words"]
+                top5 = supporting(proxy, predicted, 5)
+            else:
+                top5 = supporting(words, predicted, 5)
+            vocabulary = sorted(set(re.findall(r"\w+", text)))
+            random5 = rng.sample(vocabulary, min(5, len(vocabulary)))
+            after = full.predict_proba([remove_words(text, top5), remove_words(text, random5)])
+            drops.append(p0[predicted] - after[0, predicted])
+            random_drops.append(p0[predicted] - after[1, predicted])
+        rows.append({
+            "setting": name, "samples": samples, "int8": int8, "max_length": max_length or full.max_length,
+            "p50_s": statistics.median(times), "p95_s": float(np.percentile(times, 95)),
+            "overlap_top10": statistics.mean(overlaps), "drop_top5": statistics.mean(drops),
+            "drop_random5": statistics.mean(random_drops),
+        })
+
+    print(f"version {version.id}; {len(texts)} test reviews near the median length "
+          f"({int(np.median([len(t.split()) for t in texts]))} words); reference: LimeTextExplainer, "
+          f"{args.reference_samples} samples; reference vs itself (another seed): top-10 overlap {self_overlap:.2f}")
+    print("| setting | samples | int8 | max_length | p50 s | p95 s | top-10 overlap | prob. drop, top-5 deleted | prob. drop, 5 random deleted | ratio |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        ratio = r["drop_top5"] / r["drop_random5"] if r["drop_random5"] > 1e-9 else float("inf")
+        print(f"| {r['setting']} | {r['samples']} | {'yes' if r['int8'] else 'no'} | {r['max_length']} | {r['p50_s']:.2f} | "
+              f"{r['p95_s']:.2f} | {r['overlap_top10']:.2f} | {r['drop_top5']:.3f} | {r['drop_random5']:.3f} | {ratio:.1f} |")
+    (RESULTS / "explain.json").write_text(json.dumps({"version": version.id, "self_overlap": self_overlap, "rows": rows}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

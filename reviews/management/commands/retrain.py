@@ -1,0 +1,40 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from reviews import jobs, work
+from reviews.models import TrainingRun
+from reviews.retraining import maybe_schedule_retrain
+from reviews.services import training_run_request
+
+
+class Command(BaseCommand):
+    help = (
+        "Retrain on IMDb replay plus approved corrections, gate the candidate, promote it if it passes. "
+        "Without --force it runs only when enough corrections wait (as the schedule does)."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--force", action="store_true", help="retrain even with few or no new corrections")
+        parser.add_argument("--queue", action="store_true", help="only queue the run for the worker")
+
+    def handle(self, *args, force, queue, **options):
+        if force:
+            run, created = training_run_request(trigger=TrainingRun.Trigger.MANUAL)
+        else:
+            run = maybe_schedule_retrain()
+            created = run is not None
+            if run is None:
+                self.stdout.write("not enough approved corrections waiting; use --force to retrain anyway")
+                return
+        self.stdout.write(f"training run {run.pk} {'queued' if created else 'already queued or running'}")
+        if queue:
+            return
+        worker_id = work.new_worker_id()
+        jobs.process_training_runs(worker_id=worker_id)
+        run.refresh_from_db()
+        if run.status == "failed":
+            raise CommandError(f"training run {run.pk} failed: {run.error}")
+        self.stdout.write(f"training run {run.pk}: {run.status}; decision {run.decision or '-'}")
+        for check in run.reasons:
+            self.stdout.write(f"  {'ok  ' if check['passed'] else 'FAIL'} {check['check']}: {check['detail']}")
+        if run.log:
+            self.stdout.write(run.log)

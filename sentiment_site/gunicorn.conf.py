@@ -1,0 +1,41 @@
+"""gunicorn settings for `make run` (manage.py serve). No preload: forking a process that has
+already imported PyTorch can hang, so every worker imports the app (and torch) itself."""
+
+import os
+
+from sentiment_site.env import env_int, env_str
+
+workers = env_int("SENTIMENT_WEB_WORKERS", 2, minimum=1)
+bind = env_str("SENTIMENT_BIND", "127.0.0.1:8000")
+preload_app = False
+worker_class = "gthread"
+threads = env_int("SENTIMENT_WEB_THREADS", 4, minimum=1)
+timeout = 120
+graceful_timeout = 20
+accesslog = "-"
+wsgi_app = "sentiment_site.wsgi:application"
+
+
+def post_fork(server, worker):
+    # Share the cores between web workers instead of each taking them all.
+    if not os.environ.get("SENTIMENT_TORCH_THREADS"):
+        os.environ["SENTIMENT_TORCH_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))
+
+
+def post_worker_init(worker):
+    # Warm the active model off the request path so the first request does not pay for it.
+    import threading
+
+    def warm():
+        from django.db import connections
+
+        from reviews.predictor import current_predictor
+
+        try:
+            current_predictor()
+        except Exception:  # a warm-up failure must never stop the worker; requests retry
+            worker.log.exception("model warm-up failed")
+        finally:
+            connections.close_all()
+
+    threading.Thread(target=warm, name="warm-model", daemon=True).start()

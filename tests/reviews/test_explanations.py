@@ -1,0 +1,133 @@
+import threading
+
+import pytest
+from django.core.management import call_command
+from django.db import connections
+from django.urls import reverse
+
+from reviews import jobs
+from reviews.models import Explanation, Review, WorkStatus
+from reviews.services import explanation_request
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def small_explanations(settings):
+    settings.SENTIMENT_EXPLAIN_NUM_SAMPLES = 60
+    settings.SENTIMENT_EXPLAIN_QUANTIZE = False
+
+
+def submit(client, text):
+    response = client.post(reverse("home"), {"text": text})
+    assert response.status_code == 302
+    return Review.objects.latest("id")
+
+
+def test_why_button_queues_then_the_worker_fills_the_page(client, active_model):
+    """'Why?' queues an explanation (the page says it is working); after the worker runs, the
+    page shows highlighted words, a legend and the top words."""
+    review = submit(client, "wonderful superb film , great cast")
+    response = client.post(reverse("review-explain", args=[review.pk]))
+    assert response.status_code == 302
+    page = client.get(reverse("review-detail", args=[review.pk])).content.decode()
+    assert "Working out which words mattered" in page and 'data-status="pending"' in page
+    assert client.get(reverse("review-explanation-status", args=[review.pk])).json() == {"status": "pending"}
+    call_command("runworker", "--once")
+    explanation = Explanation.objects.get()
+    assert explanation.status == WorkStatus.DONE, explanation.error
+    page = client.get(reverse("review-detail", args=[review.pk])).content.decode()
+    assert '<mark class="w-' in page and "Top words" in page and "towards positive" in page
+    assert client.get(reverse("review-explanation-status", args=[review.pk])).json() == {"status": "done"}
+
+
+def test_markup_in_an_explained_review_is_never_rendered(client, active_model):
+    """A review holding a script and an img tag is shown escaped, with highlighting around words."""
+    review = submit(client, '<script>alert("x")</script><img src=x onerror=alert(2)> great superb film')
+    client.post(reverse("review-explain", args=[review.pk]))
+    call_command("runworker", "--once")
+    assert Explanation.objects.get().status == WorkStatus.DONE
+    page = client.get(reverse("review-detail", args=[review.pk])).content.decode()
+    assert "<script>alert" not in page and "<img src=x" not in page
+    assert "&lt;script&gt;" in page or "&lt;" in page
+
+
+def test_asking_twice_gives_one_explanation(active_model):
+    """Two requests (also at the same time) make one explanation row."""
+    from reviews.services import review_submit
+
+    prediction = review_submit(text="great film", session_key="s")
+    first, created = explanation_request(prediction=prediction)
+    again, created_again = explanation_request(prediction=prediction)
+    assert created and not created_again and first.pk == again.pk
+    assert Explanation.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_requests_make_one_row(active_model):
+    """Threads asking at the same moment still create a single explanation."""
+    from reviews.services import review_submit
+
+    prediction = review_submit(text="great film", session_key="s")
+    barrier, errors = threading.Barrier(4), []
+
+    def ask():
+        try:
+            barrier.wait()
+            explanation_request(prediction=prediction)
+        except Exception as exc:  # noqa: BLE001 - asserted below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=ask) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and Explanation.objects.count() == 1
+
+
+def test_a_failing_explanation_is_recorded_and_the_next_is_computed(active_model, monkeypatch):
+    """An explanation whose computation raises is marked failed with the error; the next one runs."""
+    from reviews.services import review_submit
+
+    bad = explanation_request(prediction=review_submit(text="awful film", session_key="s"))[0]
+    good = explanation_request(prediction=review_submit(text="great film", session_key="s"))[0]
+    real = jobs.compute_explanation
+
+    def flaky(row):
+        if row.pk == bad.pk:
+            raise RuntimeError("out of memory in the tokenizer")
+        return real(row)
+
+    monkeypatch.setattr(jobs, "compute_explanation", flaky)
+    assert jobs.process_explanations(worker_id="w") == 2
+    bad.refresh_from_db()
+    good.refresh_from_db()
+    assert bad.status == WorkStatus.FAILED and "out of memory" in bad.error
+    assert good.status == WorkStatus.DONE
+    again, retried = explanation_request(prediction=bad.prediction)
+    assert retried and again.status == WorkStatus.PENDING
+
+
+def test_explaining_a_review_you_cannot_see_is_404(client, active_model):
+    """Another visitor's review, or one that does not exist, gives 404."""
+    review = submit(client, "great film")
+    other = client.__class__()
+    assert other.post(reverse("review-explain", args=[review.pk])).status_code == 404
+    assert client.post(reverse("review-explain", args=[99999])).status_code == 404
+
+
+def test_staff_see_the_explanation_in_the_admin(client, active_model, staff):
+    """The admin's feedback page shows the highlighted explanation."""
+    review = submit(client, "great superb film")
+    other = "negative" if review.latest_prediction.label == "positive" else "positive"
+    client.post(reverse("review-flag", args=[review.pk]), {"label": other})
+    client.post(reverse("review-explain", args=[review.pk]))
+    call_command("runworker", "--once")
+    client.force_login(staff)
+    from reviews.models import Feedback
+
+    page = client.get(reverse("admin:reviews_feedback_change", args=[Feedback.objects.get().pk])).content.decode()
+    assert '<mark class="w-' in page and "Top words" in page

@@ -1,0 +1,134 @@
+import threading
+
+import pytest
+from django.db import OperationalError, connections
+
+from modeling import registry
+from reviews import jobs, predictor, work
+from reviews.models import Feedback, ModelVersion, TrainingRun, WorkStatus
+from reviews.retraining import maybe_schedule_retrain
+from reviews.services import review_submit, training_run_request
+from tests.reviews.conftest import approved_corrections
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+def test_flag_approve_retrain_promote_and_serve_the_new_version(loop, staff):
+    """Approved corrections are trained on, the candidate passes the gate and is promoted, the
+    corrections are marked used, and the next prediction names the new version, no restart."""
+    flags = approved_corrections(staff, 6)
+    assert review_submit(text="great", session_key="s").model_version_id == loop.id
+    run, created = training_run_request(trigger=TrainingRun.Trigger.MANUAL, user=staff)
+    assert created and jobs.process_training_runs(worker_id="w") == 1
+    run.refresh_from_db()
+    assert run.status == WorkStatus.DONE and run.decision == TrainingRun.Decision.PROMOTED, (run.error, run.reasons)
+    new = ModelVersion.objects.get(status=ModelVersion.Status.ACTIVE)
+    assert new.id != loop.id and run.model_version_id == new.id and new.profile == "retrain"
+    used = Feedback.objects.filter(training_run=run)
+    assert set(used.values_list("pk", flat=True)) == set(run.correction_ids)
+    assert not used.filter(is_holdout=True).exists()
+    assert run.counts["replay"] == 120 and run.counts["corrections_used"] == len(run.correction_ids)
+    assert {c["check"] for c in run.reasons} == {"test accuracy vs active", "test accuracy floor", "held-out corrections"}
+    assert run.metrics["active"]["id"] == loop.id
+    predictor.holder.wait_for_loading(5)
+    import time
+
+    time.sleep(predictor.ACTIVE_CHECK_SECONDS + 0.1)
+    review_submit(text="great", session_key="s")
+    predictor.holder.wait_for_loading(20)
+    assert review_submit(text="great", session_key="s").model_version_id == new.id
+    assert len(flags) == 6
+
+
+def test_rejected_candidate_is_kept_with_reasons_and_corrections_stay_unused(loop, staff, settings):
+    """A candidate failing the gate is stored as rejected with the reasons and both metrics;
+    the active model and the corrections are untouched."""
+    approved_corrections(staff, 3)
+    settings.SENTIMENT_GATE_TOLERANCE = -0.5  # demands 50 points better than the active model
+    run, _ = training_run_request(trigger=TrainingRun.Trigger.MANUAL)
+    jobs.process_training_runs(worker_id="w")
+    run.refresh_from_db()
+    assert run.status == WorkStatus.DONE and run.decision == TrainingRun.Decision.REJECTED
+    failed = [c for c in run.reasons if not c["passed"]]
+    assert [c["check"] for c in failed] == ["test accuracy vs active"]
+    candidate = ModelVersion.objects.get(pk=run.model_version_id)
+    assert candidate.status == ModelVersion.Status.REJECTED and "FAILED" in candidate.status_reason
+    assert run.metrics["candidate"]["test"]["accuracy"] is not None and run.metrics["active"]["test"]["accuracy"]
+    assert ModelVersion.objects.get(status=ModelVersion.Status.ACTIVE).id == loop.id
+    assert not Feedback.objects.filter(training_run__isnull=False).exists()
+
+
+def test_promotion_can_wait_for_a_staff_click(loop, staff, settings):
+    """With automatic promotion off, a passing candidate waits; promoting it activates it."""
+    from reviews.services import training_run_promote
+
+    settings.SENTIMENT_RETRAIN_AUTO_PROMOTE = False
+    approved_corrections(staff, 3)
+    run, _ = training_run_request(trigger=TrainingRun.Trigger.MANUAL)
+    jobs.process_training_runs(worker_id="w")
+    run.refresh_from_db()
+    assert run.decision == TrainingRun.Decision.AWAITING
+    assert ModelVersion.objects.get(status=ModelVersion.Status.ACTIVE).id == loop.id
+    training_run_promote(run=run, user=staff)
+    assert ModelVersion.objects.get(status=ModelVersion.Status.ACTIVE).id == run.model_version_id
+    assert Feedback.objects.filter(training_run=run).count() == len(run.correction_ids)
+
+
+def test_two_triggers_at_once_make_exactly_one_run(loop):
+    """Several triggers at the same moment create a single open training run."""
+    barrier, errors = threading.Barrier(4), []
+
+    def trigger(kind):
+        try:
+            barrier.wait()
+            training_run_request(trigger=kind)
+        except Exception as exc:  # noqa: BLE001 - asserted below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    kinds = [TrainingRun.Trigger.MANUAL, TrainingRun.Trigger.SCHEDULE] * 2
+    threads = [threading.Thread(target=trigger, args=(k,)) for k in kinds]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert TrainingRun.objects.filter(status__in=[WorkStatus.PENDING, WorkStatus.RUNNING]).count() == 1
+
+
+def test_lost_database_connection_fails_the_run_and_the_next_schedule_retries(loop, staff, monkeypatch):
+    """A database error during training ends the run failed with the reason; the corrections
+    stay unused and the next scheduled check queues a new run."""
+    approved_corrections(staff, 4)
+    from reviews import retraining
+
+    real = retraining.build_version
+
+    def losing_connection(*args, **kwargs):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(retraining, "build_version", losing_connection)
+    run = maybe_schedule_retrain()
+    assert run is not None and run.trigger == TrainingRun.Trigger.SCHEDULE
+    jobs.process_training_runs(worker_id="w")
+    run.refresh_from_db()
+    assert run.status == WorkStatus.FAILED and "server closed the connection" in run.error
+    assert not Feedback.objects.filter(training_run__isnull=False).exists()
+    monkeypatch.setattr(retraining, "build_version", real)
+    again = maybe_schedule_retrain()
+    assert again is not None and again.pk != run.pk
+    jobs.process_training_runs(worker_id="w")
+    again.refresh_from_db()
+    assert again.status == WorkStatus.DONE, again.error
+
+
+def test_a_mismatched_test_split_fails_the_run_with_that_reason(loop, settings, tmp_path):
+    """If the data's test split is not the one the active model was measured on, the run fails."""
+    ModelVersion.objects.filter(pk=loop.pk).update(data={**loop.data, "splits": {"test": {"sha256": "0" * 64}}})
+    run, _ = training_run_request(trigger=TrainingRun.Trigger.MANUAL)
+    jobs.process_training_runs(worker_id="w")
+    run.refresh_from_db()
+    assert run.status == WorkStatus.FAILED and "differs from the one the active model was measured on" in run.error
+    assert registry.list_versions(settings.SENTIMENT_MODEL_STORE)[-1].id == loop.id
+    assert work.lease_holder(jobs.TRAINING_LEASE) is None

@@ -1,0 +1,49 @@
+import pytest
+from django.core.management import call_command
+from django.urls import reverse
+
+from modeling import config as modeling_config
+from modeling.config import Phase
+from reviews import predictor
+from reviews.models import ModelVersion, TrainingRun, WorkStatus
+from tests.tiny import make_model, tiny_config, write_aclimdb
+
+
+@pytest.fixture
+def tiny_installation(settings, tmp_path, monkeypatch):
+    """An installation whose 'quick' profile trains a tiny model on toy data in seconds."""
+    base = make_model(tmp_path / "base", "bert")
+    settings.SENTIMENT_BASE_MODEL = str(base)
+    settings.SENTIMENT_DATA_SOURCE = f"aclimdb:{write_aclimdb(tmp_path / 'acl')}"
+    settings.SENTIMENT_MODEL_STORE = tmp_path / "store"
+    settings.SENTIMENT_CACHE_DIR = tmp_path / "cache"
+    monkeypatch.setitem(modeling_config.PROFILES, "quick", tiny_config(str(base), phases=(Phase("all", 3, 2e-3),)))
+    settings.SENTIMENT_DATA_SPLIT = (18000, 60, 5000)
+    predictor.reset()
+    yield
+    predictor.reset()
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_first_run_queues_the_quick_model_and_the_worker_trains_and_activates_it(tiny_installation, client):
+    """ensure_model queues one first-run training; the home page shows it; the worker trains,
+    registers and activates the model, and the site then classifies."""
+    call_command("ensure_model")
+    call_command("ensure_model")
+    run = TrainingRun.objects.get()
+    assert run.trigger == TrainingRun.Trigger.FIRST_RUN and run.status == WorkStatus.PENDING
+    page = client.get(reverse("home"))
+    assert b"first model is being prepared" in page.content and b"Training run" in page.content
+    assert b"No worker is running" in page.content
+
+    call_command("runworker", "--once")
+    run.refresh_from_db()
+    assert run.status == WorkStatus.DONE, run.error
+    version = ModelVersion.objects.get()
+    assert run.model_version == version and version.status == ModelVersion.Status.ACTIVE
+    assert run.progress["kind"] == "done"
+    response = client.post(reverse("home"), {"text": "great superb film"})
+    assert response.status_code == 302
+    call_command("ensure_model")
+    assert TrainingRun.objects.count() == 1
