@@ -32,6 +32,9 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sentiment_site.settings")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 RESULTS = ROOT / "benchmarks" / "results"
+# The expensive reference explanations are committed, keyed by the model's weights (not its
+# version id), so a rerun, here or on a fresh checkout with the same model, is cheap.
+REFERENCE_CACHE = ROOT / "benchmarks" / "reference" / "lime_reference.json"
 
 # name, num_samples, int8 copy for perturbations, max_length for perturbations (None = version's)
 CANDIDATES = [
@@ -79,6 +82,8 @@ def main() -> None:
     parser.add_argument("--reference-samples", type=int, default=5000)
     parser.add_argument("--quick", action="store_true", help="3 reviews, 300-sample reference: checks the script runs")
     parser.add_argument("--only", nargs="*", help="candidate names to run")
+    parser.add_argument("--references-only", action="store_true",
+                        help="compute and cache the reference explanations, then stop (slow; may run niced in the background)")
     args = parser.parse_args()
     if args.quick:
         args.reviews, args.reference_samples = 3, 300
@@ -99,14 +104,19 @@ def main() -> None:
     texts = pick_reviews(list(data["test"]["text"]), args.reviews)
     full = Predictor(version.path, batch_size=64)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    cache_file = RESULTS / "lime_reference.json"
+    cache_file = REFERENCE_CACHE
+    cache_file.parent.mkdir(parents=True, exist_ok=True)
     cache = json.loads(cache_file.read_text()) if cache_file.exists() else {}
+    weights = full.manifest["files"].get("model.safetensors") or version.id
 
     refs, refs2 = [], []
     for text in texts:
-        refs.append(reference(text, full.predict_proba, samples=args.reference_samples, seed=0, cache=cache, key_prefix=version.id))
-        refs2.append(reference(text, full.predict_proba, samples=args.reference_samples, seed=1, cache=cache, key_prefix=version.id))
-        cache_file.write_text(json.dumps(cache))
+        refs.append(reference(text, full.predict_proba, samples=args.reference_samples, seed=0, cache=cache, key_prefix=weights[:16]))
+        refs2.append(reference(text, full.predict_proba, samples=args.reference_samples, seed=1, cache=cache, key_prefix=weights[:16]))
+        cache_file.write_text(json.dumps(cache, indent=0, sort_keys=True))
+    if args.references_only:
+        print(f"{len(refs)} reference pairs cached in {cache_file}")
+        return
     self_overlap = statistics.mean(len(set(a["words"]) & set(b["words"])) / 10 for a, b in zip(refs, refs2))
 
     rows = []

@@ -148,10 +148,47 @@ class PredictionAdmin(ReadOnlyAdmin):
 
 @admin.register(TrainingRun)
 class TrainingRunAdmin(ReadOnlyAdmin):
-    list_display = ("id", "trigger", "profile", "status", "created_at", "finished_at", "model_version", "attempts")
-    list_filter = ("status", "trigger", "profile")
-    readonly_fields = ("trigger", "profile", "requested_by", "status", "progress", "log", "model_version", "error",
-                       "claimed_by", "claimed_at", "heartbeat_at", "finished_at", "attempts", "created_at")
+    list_display = ("id", "trigger", "profile", "status", "decision", "created_at", "duration_s", "model_version", "requested_by")
+    list_filter = ("status", "trigger", "decision")
+    readonly_fields = ("trigger", "profile", "requested_by", "status", "decision", "reasons", "metrics", "counts",
+                       "correction_ids", "progress", "log", "model_version", "error", "duration_s", "claimed_by",
+                       "claimed_at", "heartbeat_at", "finished_at", "attempts", "created_at")
+    change_list_template = "admin/reviews/trainingrun/change_list.html"
+    actions = ["promote"]
+
+    def has_change_permission(self, request, obj=None):
+        # Read-only fields, but the change page must open (and actions run) for staff.
+        return request.user.is_staff
+
+    def get_urls(self):
+        from django.urls import path
+
+        return [
+            path("force/", self.admin_site.admin_view(self.force_view), name="reviews_trainingrun_force"),
+        ] + super().get_urls()
+
+    def force_view(self, request):
+        from django.http import HttpResponseNotAllowed
+        from django.shortcuts import redirect
+
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        run, created = services.training_run_request(trigger=TrainingRun.Trigger.MANUAL, user=request.user)
+        if created:
+            self.message_user(request, f"Training run {run.pk} queued; the worker starts it within seconds.", messages.SUCCESS)
+        else:
+            self.message_user(request, f"Training run {run.pk} is already {run.status}; one run at a time.", messages.WARNING)
+        return redirect("admin:reviews_trainingrun_changelist")
+
+    @admin.action(description="Promote the candidate of the selected run (it must have passed the gate)")
+    def promote(self, request, queryset):
+        for run in queryset:
+            try:
+                version = services.training_run_promote(run=run, user=request.user)
+            except ValidationError as exc:
+                self.message_user(request, f"Run {run.pk}: {exc.messages[0]}", messages.ERROR)
+            else:
+                self.message_user(request, f"Run {run.pk}: {version.id} is now active.", messages.SUCCESS)
 
 
 @admin.register(WorkerHeartbeat)

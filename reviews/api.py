@@ -540,6 +540,191 @@ class ModelActivateApi(ApiView):
         return Response(ModelVersionDetailOutputSerializer(version).data)
 
 
+class ExplanationWordSerializer(serializers.Serializer):
+    word = serializers.CharField()
+    weight = serializers.FloatField(help_text="Towards 'positive' (> 0) or 'negative' (< 0).")
+    spans = serializers.ListField(
+        child=serializers.ListField(child=serializers.IntegerField(), min_length=2, max_length=2),
+        help_text="[start, end) character offsets of every occurrence in the review text.",
+    )
+
+    class Meta:
+        ref_name = "ExplanationWord"
+
+
+class ExplanationResultSerializer(serializers.Serializer):
+    label = label_field(help_text="The label predicted by the model that explained it.")
+    probabilities = ProbabilitiesSerializer()
+    explained_label = label_field(help_text="Weights are towards this label.")
+    score = serializers.FloatField(allow_null=True, help_text="R² of LIME's local model on its samples.")
+    words = ExplanationWordSerializer(many=True, help_text="Top words, strongest first.")
+    words_total = serializers.IntegerField()
+    words_considered = serializers.IntegerField()
+    capped = serializers.BooleanField(help_text="Only the most frequent words of a long review were examined.")
+    num_samples = serializers.IntegerField()
+    unique_samples = serializers.IntegerField()
+    seconds = serializers.FloatField()
+
+    class Meta:
+        ref_name = "ExplanationResult"
+
+
+class ExplanationOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    prediction_id = serializers.IntegerField()
+    model_version = serializers.CharField(source="model_version_id")
+    status = serializers.CharField(help_text="pending, running, done or failed.")
+    error = serializers.CharField(help_text="Why it failed (empty otherwise).")
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+    result = ExplanationResultSerializer(allow_null=True, help_text="Present once done.")
+
+    class Meta:
+        ref_name = "Explanation"
+
+
+def _explanation_response(explanation) -> Response:
+    """202 with Retry-After while the worker computes; 200 once done or failed."""
+    body = ExplanationOutputSerializer(explanation).data
+    if explanation.is_open:
+        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Retry-After": "2"})
+    return Response(body)
+
+
+class PredictionExplanationApi(ApiView):
+    permission_classes = [AllowAny]
+    throttle_scope = "explain"
+
+    def get_throttles(self):
+        # Polling is free; asking for a new computation counts against the explain rate.
+        return super().get_throttles() if self.request.method == "POST" else []
+
+    def _prediction(self, request, pk):
+        prediction = selectors.prediction_get(pk=pk, **_scope(visitor(request)))
+        if prediction is None:
+            raise NotFound("No such prediction.")
+        return prediction
+
+    @extend_schema(
+        operation_id="predictions_explanation_create",
+        summary="Ask why the model decided (LIME)",
+        description="Queues an explanation of the prediction by the version that made it and returns at once "
+                    "(202 with Retry-After); asked again, the same one (200 once done). A failed one is retried.",
+        request=None,
+        responses={202: ExplanationOutputSerializer, 200: ExplanationOutputSerializer, **docs.errors(*docs.ANY, 404, 429)},
+        parameters=[docs.RETRY_AFTER],
+        examples=docs.EXPLANATION_EXAMPLES,
+        tags=["predictions"],
+    )
+    def post(self, request, pk: int):
+        explanation, _ = services.explanation_request(prediction=self._prediction(request, pk))
+        return _explanation_response(explanation)
+
+    @extend_schema(
+        operation_id="predictions_explanation_retrieve",
+        summary="The explanation of a prediction",
+        description="202 while it is being computed, 200 with the result when done; 404 if none was asked for.",
+        responses={200: ExplanationOutputSerializer, 202: ExplanationOutputSerializer, **docs.errors(*docs.ANY, 404)},
+        examples=docs.EXPLANATION_EXAMPLES,
+        tags=["predictions"],
+    )
+    def get(self, request, pk: int):
+        explanation = selectors.explanation_for(prediction=self._prediction(request, pk))
+        if explanation is None:
+            raise NotFound("No explanation was asked for; POST to this URL to ask for one.")
+        return _explanation_response(explanation)
+
+
+class TrainingRunOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    trigger = serializers.CharField()
+    profile = serializers.CharField()
+    status = serializers.CharField(help_text="pending, running, done or failed.")
+    requested_by = serializers.CharField(source="requested_by.username", allow_null=True)
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+    duration_s = serializers.FloatField(allow_null=True)
+    progress = serializers.JSONField(help_text="Phase, epoch, step and loss while running.")
+    counts = serializers.JSONField(help_text="Replay reviews, corrections used, held-out corrections, feedback share.")
+    correction_ids = serializers.ListField(child=serializers.IntegerField())
+    model_version = serializers.CharField(source="model_version_id", allow_null=True, help_text="The candidate.")
+    decision = serializers.CharField(help_text="promoted, rejected, awaiting (a staff click) or empty.")
+    reasons = serializers.JSONField(help_text="The gate's checks, each with what it compared.")
+    metrics = serializers.JSONField(help_text="Candidate and active metrics the gate compared.")
+    log = serializers.CharField()
+    error = serializers.CharField()
+    attempts = serializers.IntegerField()
+
+    class Meta:
+        ref_name = "TrainingRun"
+
+
+class TrainingRunListCreateApi(ApiView):
+    @extend_schema(
+        operation_id="training_runs_list",
+        summary="Training runs, newest first (staff)",
+        parameters=[PageQuerySerializer],
+        responses={200: page_serializer(TrainingRunOutputSerializer, "TrainingRunPage"), **docs.errors(*docs.ANY, 404)},
+        examples=docs.TRAINING_RUN_LIST_EXAMPLES,
+        tags=["training"],
+    )
+    def get(self, request):
+        validated(PageQuerySerializer, request.query_params.dict())
+        return self.paginated(selectors.training_run_list(), TrainingRunOutputSerializer)
+
+    @extend_schema(
+        operation_id="training_runs_create",
+        summary="Force a retrain now (staff)",
+        description="Queues a retrain on IMDb replay plus approved corrections for the worker (202). When a "
+                    "training run is already pending or running, that one is returned (200): one run at a time.",
+        request=None,
+        responses={202: TrainingRunOutputSerializer, 200: TrainingRunOutputSerializer, **docs.errors(*docs.ANY)},
+        examples=docs.TRAINING_RUN_EXAMPLES,
+        tags=["training"],
+    )
+    def post(self, request):
+        from reviews.models import TrainingRun
+
+        run, created = services.training_run_request(trigger=TrainingRun.Trigger.MANUAL, user=request.user)
+        return Response(TrainingRunOutputSerializer(run).data, status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
+
+
+def _run_or_404(pk: int):
+    run = selectors.training_run_get(pk=pk)
+    if run is None:
+        raise NotFound("No such training run.")
+    return run
+
+
+class TrainingRunDetailApi(ApiView):
+    @extend_schema(
+        operation_id="training_runs_retrieve",
+        summary="One training run with its progress, counts and the gate's decision (staff)",
+        responses={200: TrainingRunOutputSerializer, **docs.errors(*docs.ANY, 404)},
+        examples=docs.TRAINING_RUN_EXAMPLES,
+        tags=["training"],
+    )
+    def get(self, request, pk: int):
+        return Response(TrainingRunOutputSerializer(_run_or_404(pk)).data)
+
+
+class TrainingRunPromoteApi(ApiView):
+    @extend_schema(
+        operation_id="training_runs_promote",
+        summary="Promote a candidate that passed the gate (staff)",
+        description="For SENTIMENT_RETRAIN_AUTO_PROMOTE=false: activates the candidate and marks its corrections used. "
+                    "A run whose candidate did not pass the gate is refused (400).",
+        request=None,
+        responses={200: TrainingRunOutputSerializer, **docs.errors(*docs.WRITE, 404)},
+        examples=docs.TRAINING_RUN_EXAMPLES,
+        tags=["training"],
+    )
+    def post(self, request, pk: int):
+        run = _run_or_404(pk)
+        services.training_run_promote(run=run, user=request.user)
+        return Response(TrainingRunOutputSerializer(_run_or_404(pk)).data)
+
+
 class HealthWorkerSerializer(serializers.Serializer):
     class WorkerSerializer(serializers.Serializer):
         id = serializers.CharField()

@@ -190,3 +190,39 @@ HEALTH_EXAMPLES = [
                                        "loaded_version": VERSION, "active_loaded": False, "pid": 4242,
                                        "load_error": None, "worker": None}, status=503),
 ]
+
+EXPLANATION_RESULT = {
+    "label": "positive", "probabilities": PROBS_POS, "explained_label": "positive", "score": 0.83,
+    "words": [{"word": "superb", "weight": 0.412, "spans": [[2, 8]]},
+              {"word": "boring", "weight": -0.127, "spans": [[40, 46]]}],
+    "words_total": 12, "words_considered": 12, "capped": False, "num_samples": 1000, "unique_samples": 988,
+    "seconds": 1.9,
+}
+EXPLANATION = {"id": 3, "prediction_id": 17, "model_version": VERSION, "status": "done", "error": "",
+               "created_at": EARLIER, "finished_at": NOW, "result": EXPLANATION_RESULT}
+EXPLANATION_EXAMPLES = [
+    response_example("Being computed", {**EXPLANATION, "status": "pending", "finished_at": None, "result": None},
+                     status=202, description="Ask again after Retry-After seconds."),
+    response_example("Done", EXPLANATION),
+]
+TRAINING_RUN = {
+    "id": 5, "trigger": "manual", "profile": "retrain", "status": "done", "requested_by": "admin",
+    "created_at": EARLIER, "finished_at": NOW, "duration_s": 412.0,
+    "progress": {"kind": "done", "version": VERSION, "test_accuracy": 0.881},
+    "counts": {"replay": 2000, "corrections_used": 96, "oversample": 4, "feedback_rows": 384, "feedback_share": 0.161,
+               "holdout": 24, "rows": 2384},
+    "correction_ids": [11, 12, 15], "model_version": VERSION, "decision": "promoted",
+    "reasons": [{"check": "test accuracy vs active", "passed": True,
+                 "detail": "candidate 0.8810, needs >= active 0.8792 - 0.0050 = 0.8742"}],
+    "metrics": {"candidate": {"test": {"accuracy": 0.881}}, "active": {"id": OLDER_VERSION, "test": {"accuracy": 0.8792}}},
+    "log": "candidate passed the gate and was promoted", "error": "", "attempts": 1,
+}
+TRAINING_RUN_EXAMPLES = [
+    response_example("Queued", {**TRAINING_RUN, "status": "pending", "finished_at": None, "duration_s": None,
+                                "progress": {}, "counts": {}, "correction_ids": [], "model_version": None,
+                                "decision": "", "reasons": [], "metrics": {}, "log": "", "attempts": 0}, status=202),
+    response_example("Promoted", TRAINING_RUN),
+]
+TRAINING_RUN_LIST_EXAMPLES = [
+    response_example("One run", {"count": 1, "next": None, "previous": None, "results": [TRAINING_RUN]}),
+]

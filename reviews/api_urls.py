@@ -45,5 +45,9 @@ urlpatterns = [
     path("models", api.ModelListApi.as_view(), name="models"),
     path("models/<versionid:pk>", api.ModelDetailApi.as_view(), name="model"),
     path("models/<versionid:pk>/activate", api.ModelActivateApi.as_view(), name="model-activate"),
+    path("predictions/<dbid:pk>/explanation", api.PredictionExplanationApi.as_view(), name="prediction-explanation"),
+    path("training-runs", api.TrainingRunListCreateApi.as_view(), name="training-runs"),
+    path("training-runs/<dbid:pk>", api.TrainingRunDetailApi.as_view(), name="training-run"),
+    path("training-runs/<dbid:pk>/promote", api.TrainingRunPromoteApi.as_view(), name="training-run-promote"),
     path("health", api.HealthApi.as_view(), name="health"),
 ]

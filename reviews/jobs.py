@@ -140,19 +140,29 @@ def run_training(run: TrainingRun, *, worker_id: str, stop: threading.Event | No
         work.lease_release(TRAINING_LEASE, holder=worker_id)
 
 
-def process_training_runs(*, worker_id: str, stop: threading.Event | None = None) -> int:
-    """Requeue stale training runs, then claim and run pending ones until none is left."""
-    work.requeue_stale(TrainingRun, stale_after=timedelta(seconds=settings.SENTIMENT_STALE_SECONDS), max_attempts=3)
+def drain(model, handle, *, stop: threading.Event | None = None) -> int:
+    """Requeue `model`'s stale rows, then claim and handle pending ones until none is left
+    (or `handle` says to stop by returning None). Returns how many were handled."""
+    work.requeue_stale(model, stale_after=timedelta(seconds=settings.SENTIMENT_STALE_SECONDS), max_attempts=3)
     done = 0
     while stop is None or not stop.is_set():
-        run = work.claim_next(TrainingRun, worker_id=worker_id)
-        if run is None:
+        outcome = handle()
+        if outcome is None:
             break
-        if run_training(run, worker_id=worker_id, stop=stop):
-            done += 1
-        else:
-            break
+        done += outcome
     return done
+
+
+def process_training_runs(*, worker_id: str, stop: threading.Event | None = None) -> int:
+    """Claim and run pending training runs (one at a time: the lease) until none is left."""
+
+    def handle():
+        run = work.claim_next(TrainingRun, worker_id=worker_id)
+        if run is None or not run_training(run, worker_id=worker_id, stop=stop):
+            return None  # nothing to do, or it could not run now (lease held, interrupted)
+        return 1
+
+    return drain(TrainingRun, handle, stop=stop)
 
 
 def scheduled(job):
@@ -232,14 +242,14 @@ def compute_explanation(row: Explanation) -> dict:
 
 
 def process_explanations(*, worker_id: str, stop: threading.Event | None = None) -> int:
-    """Requeue stale explanations, then compute pending ones (each failure recorded, never fatal)."""
-    work.requeue_stale(Explanation, stale_after=timedelta(seconds=settings.SENTIMENT_STALE_SECONDS), max_attempts=3)
-    done = 0
-    while stop is None or not stop.is_set():
+    """Compute pending explanations (each failure recorded, never fatal) until none is left."""
+
+    def handle():
         row = work.claim_next(Explanation, worker_id=worker_id)
         if row is None:
-            break
+            return None
         with keep_alive(row):
             work.run_claimed(row, compute_explanation)
-        done += 1
-    return done
+        return 1
+
+    return drain(Explanation, handle, stop=stop)

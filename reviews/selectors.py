@@ -189,3 +189,13 @@ def explanation_for(*, prediction):
     from reviews.models import Explanation
 
     return Explanation.objects.filter(prediction=prediction).first()
+
+
+def training_run_list():
+    from reviews.models import TrainingRun
+
+    return TrainingRun.objects.select_related("requested_by", "model_version").order_by("-created_at", "-id")
+
+
+def training_run_get(*, pk: int):
+    return training_run_list().filter(pk=pk).first()

@@ -71,9 +71,7 @@ def review_detail(request, pk: int):
 def review_explain(request, pk: int):
     """The "why?" button: ask the worker for an explanation of the latest prediction."""
     who = visitor(request, create_session=True)
-    review = selectors.review_get(pk=pk, **_scope(who))
-    if review is None or review.latest_prediction is None:
-        raise Http404("No such review.")
+    review = _predicted_review_or_404(pk, who)
     if not _rate_limited(request, "explain", who):
         services.explanation_request(prediction=review.latest_prediction)
     return redirect(f"{review.get_absolute_url()}#explanation")
@@ -82,9 +80,7 @@ def review_explain(request, pk: int):
 def review_explanation_status(request, pk: int):
     """What the review page polls while its explanation is being computed."""
     who = visitor(request)
-    review = selectors.review_get(pk=pk, **_scope(who))
-    if review is None or review.latest_prediction is None:
-        raise Http404("No such review.")
+    review = _predicted_review_or_404(pk, who)
     explanation = selectors.explanation_for(prediction=review.latest_prediction)
     return JsonResponse({"status": explanation.status if explanation else None})
 
@@ -92,9 +88,7 @@ def review_explanation_status(request, pk: int):
 @require_POST
 def review_flag(request, pk: int):
     who = visitor(request, create_session=True)
-    review = selectors.review_get(pk=pk, **_scope(who))
-    if review is None or review.latest_prediction is None:
-        raise Http404("No such review.")
+    review = _predicted_review_or_404(pk, who)
     latest = review.latest_prediction
     form = FlagForm(request.POST)
     if not form.is_valid():
@@ -132,7 +126,16 @@ def history(request):
 def dashboard(request):
     stats = selectors.dashboard_stats()
     stats["workers"] = selectors.workers_alive()
+    stats["runs"] = list(selectors.training_run_list()[:5])
     return render(request, "reviews/dashboard.html", {"stats": stats, "chart": charts.versions_chart(stats["versions"])})
+
+
+def _predicted_review_or_404(pk: int, who):
+    """A review the visitor may see that has a prediction (404 otherwise)."""
+    review = selectors.review_get(pk=pk, **_scope(who))
+    if review is None or review.latest_prediction is None:
+        raise Http404("No such review.")
+    return review
 
 
 def _scope(who) -> dict:

@@ -7,7 +7,7 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from reviews import services
-from reviews.models import Feedback, ModelVersion, Review, Source
+from reviews.models import Feedback, ModelVersion, Prediction, Review, Source
 
 pytestmark = pytest.mark.django_db
 
@@ -298,6 +298,12 @@ PERMISSIONS = [
     ("models",             "get",  401, 403, OK),
     ("model",              "get",  401, 403, OK),
     ("model-activate",     "post", 401, 403, OK),
+    ("prediction-explanation", "post", OK, OK, OK),
+    ("prediction-explanation", "get",  OK, OK, OK),
+    ("training-runs",      "get",  401, 403, OK),
+    ("training-runs",      "post", 401, 403, OK),
+    ("training-run",       "get",  401, 403, OK),
+    ("training-run-promote", "post", 401, 403, OK),
     ("health",             "get",  OK,  OK,  OK),
 ]
 
@@ -321,13 +327,28 @@ def caller_clients(active_model, member, staff):
     return clients, owned, feedback
 
 
+def promotable_run(version):
+    """A finished retrain whose candidate (here: the active version itself) passed the gate."""
+    from reviews.models import TrainingRun
+
+    return TrainingRun.objects.create(trigger=TrainingRun.Trigger.MANUAL, profile="retrain", status="done",
+                                      model_version=version, decision=TrainingRun.Decision.AWAITING)
+
+
 @pytest.mark.parametrize("name,method,anonymous,member_gets,staff_gets", PERMISSIONS)
 @pytest.mark.parametrize("who", [ANON, MEMBER, STAFF])
 def test_permission_matrix(caller_clients, active_model, who, name, method, anonymous, member_gets, staff_gets):
     """Each caller gets the matrix's answer from each endpoint and method."""
     clients, owned, feedback = caller_clients
     review = owned[who]
+    if name == "prediction-explanation" and method == "get":
+        services.explanation_request(prediction=Prediction.objects.get(pk=review["prediction"]["id"]))
+    if name.startswith("training-run"):
+        run = promotable_run(active_model)
     args = {
+        "prediction-explanation": [review["prediction"]["id"]],
+        "training-run": [run.pk] if name.startswith("training-run") else [],
+        "training-run-promote": [run.pk] if name.startswith("training-run") else [],
         "review": [review["id"]],
         "prediction-flag": [review["prediction"]["id"]],
         "feedback-approve": [feedback.pk],

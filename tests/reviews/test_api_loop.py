@@ -1,0 +1,73 @@
+"""The explanation and training-run endpoints (under the API's rules)."""
+
+import pytest
+from django.core.management import call_command
+from rest_framework.test import APIClient
+
+from reviews.models import Explanation, TrainingRun, WorkStatus
+from tests.reviews.test_api import create, error, token_client, url
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def small_explanations(settings):
+    settings.SENTIMENT_EXPLAIN_NUM_SAMPLES = 60
+    settings.SENTIMENT_EXPLAIN_QUANTIZE = False
+
+
+@pytest.fixture
+def api():
+    return APIClient()
+
+
+@pytest.fixture
+def staff_api(staff):
+    return token_client(staff)
+
+
+def test_explanation_is_202_while_pending_then_200_with_the_result(api, active_model):
+    """POST queues (202, Retry-After), GET answers 202 until the worker is done, then 200 with words."""
+    prediction = create(api, "a superb wonderful film")["prediction"]
+    assert api.get(url("prediction-explanation", prediction["id"])).status_code == 404
+    queued = api.post(url("prediction-explanation", prediction["id"]))
+    assert queued.status_code == 202 and queued["Retry-After"] == "2"
+    assert queued.json()["status"] == "pending" and queued.json()["result"] is None
+    assert api.get(url("prediction-explanation", prediction["id"])).status_code == 202
+    call_command("runworker", "--once")
+    done = api.get(url("prediction-explanation", prediction["id"]))
+    body = done.json()
+    assert done.status_code == 200 and body["status"] == "done" and body["model_version"] == active_model.id
+    words = body["result"]["words"]
+    assert words and all("a superb wonderful film"[s:e] == w["word"] for w in words for s, e in w["spans"])
+    again = api.post(url("prediction-explanation", prediction["id"]))
+    assert again.status_code == 200 and again.json()["id"] == body["id"] and Explanation.objects.count() == 1
+
+
+def test_explanation_of_an_unknown_or_foreign_prediction_is_404(api, active_model, member):
+    """Another caller's prediction and an unknown id are both 404 in the one error shape."""
+    prediction = create(api)["prediction"]
+    stranger = token_client(member)
+    assert error(stranger.post(url("prediction-explanation", prediction["id"])))["code"] == "not_found"
+    assert api.post(url("prediction-explanation", 999999)).status_code == 404
+
+
+def test_staff_force_a_retrain_and_read_the_run(staff_api, active_model):
+    """POST /training-runs queues one run (202); a second POST returns the same open run (200)."""
+    first = staff_api.post(url("training-runs"))
+    again = staff_api.post(url("training-runs"))
+    assert first.status_code == 202 and again.status_code == 200 and again.json()["id"] == first.json()["id"]
+    body = first.json()
+    assert (body["trigger"], body["status"], body["requested_by"]) == ("manual", "pending", "staff")
+    listed = staff_api.get(url("training-runs")).json()
+    assert listed["count"] == 1 and listed["results"][0]["id"] == body["id"]
+    assert staff_api.get(url("training-run", body["id"])).json()["status"] == "pending"
+    assert staff_api.get(url("training-run", 424242)).status_code == 404
+
+
+def test_promote_refuses_a_run_that_did_not_pass_the_gate(staff_api, active_model):
+    """Only a candidate that passed the gate can be promoted (400 otherwise)."""
+    run = TrainingRun.objects.create(trigger="manual", profile="retrain", status=WorkStatus.DONE,
+                                     model_version=active_model, decision=TrainingRun.Decision.REJECTED)
+    response = staff_api.post(url("training-run-promote", run.pk))
+    assert response.status_code == 400 and "passed the gate" in error(response)["message"]
