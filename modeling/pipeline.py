@@ -50,12 +50,13 @@ def build_version(
     extra_manifest: dict | None = None,
     keep_work_dir: bool = False,
     before_save: Callable[[], None] | None = None,
+    frozen_cache=None,
 ) -> registry.Version:
     """Fine-tune, measure on `eval_splits`, and save a verified version into `store`."""
     started = time.monotonic()
     model_dir = train(
         config, data, work_dir=work_dir, init_from=init_from, resume=resume, threads=threads,
-        progress=progress, show_progress=show_progress,
+        progress=progress, show_progress=show_progress, frozen_cache=frozen_cache,
     )
     summary = training_summary(model_dir)
     if progress is not None:

@@ -30,6 +30,9 @@ class MixConfig:
     max_feedback_share: float = 0.3
     max_per_person: int = 10
     seed: int = 0
+    # The replay sample stays the same from run to run, so the frozen-layer cache serves it again
+    # and a run's cost grows with the feedback, not with IMDb.
+    replay_seed: int = 0
 
 
 def is_holdout(correction_id: int, share: float) -> bool:
@@ -57,7 +60,8 @@ def assemble_mix(replay_pool: Dataset, corrections: list[Correction], config: Mi
     """
     rng = np.random.default_rng(config.seed)
     replay_n = min(config.replay_size, len(replay_pool))
-    replay = replay_pool.select(sorted(rng.choice(len(replay_pool), replay_n, replace=False).tolist()))
+    replay_rows = np.random.default_rng(config.replay_seed).choice(len(replay_pool), replay_n, replace=False)
+    replay = replay_pool.select(sorted(replay_rows.tolist()))
     capped = cap_per_person(corrections, config.max_per_person)
     # Feedback rows may make up at most max_feedback_share of the mix.
     share = min(max(config.max_feedback_share, 0.0), 0.95)

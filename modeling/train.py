@@ -27,7 +27,16 @@ from datasets import Dataset, DatasetDict
 from tqdm.auto import tqdm
 
 from modeling.config import TrainConfig
-from modeling.encoders import encode, load_classifier, load_tokenizer, pad_batch, parameter_groups, set_trainable
+from modeling.encoders import (
+    encode,
+    load_classifier,
+    load_tokenizer,
+    pad_batch,
+    parameter_groups,
+    set_trainable,
+    transformer_layers,
+)
+from modeling.frozen_cache import FrozenCache, batch_states, top_layers_only
 
 log = logging.getLogger(__name__)
 
@@ -207,13 +216,15 @@ def train(
     threads: int = 0,
     progress: Progress | None = None,
     show_progress: bool = True,
+    frozen_cache: FrozenCache | None = None,
 ) -> Path:
     """Fine-tune per `config` on `data['train']`, choosing epochs on `data['validation']`.
 
     Writes the best weights and the tokenizer (`save_pretrained`) to `work_dir/model` and a
     `training.json` with the history, and returns that model folder. `init_from` continues from
     an existing model folder instead of the base encoder; `resume` continues from the last
-    checkpoint in `work_dir`.
+    checkpoint in `work_dir`. With a `frozen_cache`, a top-K phase reads the frozen layers'
+    outputs from it instead of recomputing them every step.
     """
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -259,9 +270,15 @@ def train(
         if progress is not None:
             progress(event)
 
+    layer_count = len(transformer_layers(model))
     while state.phase < len(config.phases) and not state.done:
         phase = config.phases[state.phase]
         set_trainable(model, phase.trainable, phase.top_k)
+        frozen = max(0, layer_count - phase.top_k) if phase.trainable == "top_k" else 0
+        cached = None
+        if frozen_cache is not None and frozen > 0:
+            cached = frozen_cache.states(model, train_seqs, frozen=frozen, pad_id=pad_id, device=dev,
+                                         batch_size=config.eval_batch_size)
         optimizer = _optimizer(model, config, phase.lr)
         steps_per_epoch = math.ceil(len(train_seqs) / config.batch_size)
         scheduler = _scheduler(optimizer, steps_per_epoch * phase.epochs, config.warmup_ratio)
@@ -287,7 +304,12 @@ def train(
                 ids, mask = pad_batch([train_seqs[i] for i in batch], pad_id)
                 targets = torch.as_tensor(train_labels[batch], dtype=torch.long, device=dev)
                 with _autocast(dev):
-                    logits = model(input_ids=ids.to(dev), attention_mask=mask.to(dev)).logits
+                    if cached is None:
+                        logits = model(input_ids=ids.to(dev), attention_mask=mask.to(dev)).logits
+                    else:
+                        with top_layers_only(model, frozen) as stand_in:
+                            stand_in.batch = batch_states(cached, batch, dev)
+                            logits = model(input_ids=ids.to(dev), attention_mask=mask.to(dev)).logits
                 loss = torch.nn.functional.cross_entropy(logits.float(), targets)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -377,6 +399,7 @@ def train(
         "validation_rows": len(val_seqs),
         "duration_s": round(time.monotonic() - started, 1),
         "device": dev.type,
+        "frozen_cache": {"hits": frozen_cache.hits, "misses": frozen_cache.misses} if frozen_cache else None,
         "init_from": str(init_from) if init_from else None,
         "history": state.history,
     }

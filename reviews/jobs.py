@@ -20,7 +20,7 @@ from modeling.train import TrainingInterrupted
 from reviews import work
 from reviews.data import load
 from reviews.models import Explanation, ModelVersion, TrainingRun, WorkStatus
-from reviews.retraining import fault_point
+from reviews.retraining import fault_point, frozen_cache
 from reviews.services import model_version_register
 
 log = logging.getLogger(__name__)
@@ -58,6 +58,7 @@ def train_and_register(
         progress=progress,
         show_progress=show_progress,
         extra_manifest={"profile": profile},
+        frozen_cache=frozen_cache(),
     )
     row = model_version_register(version_id=version.id, profile=profile) if register else None
     return version, row

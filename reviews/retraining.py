@@ -18,6 +18,7 @@ from django.conf import settings
 
 from modeling.config import LABEL2ID, Phase, TrainConfig
 from modeling.data import split_hash
+from modeling.frozen_cache import FrozenCache
 from modeling.pipeline import build_version
 from modeling.retrain import Correction, GateConfig, MixConfig, assemble_mix, gate
 from modeling.serving import Predictor
@@ -27,6 +28,11 @@ from reviews.selectors import model_version_active
 from reviews.services import model_version_register, training_run_promote, training_run_request
 
 log = logging.getLogger(__name__)
+
+
+def frozen_cache() -> FrozenCache:
+    """The installation's cache of frozen-layer outputs (shared by retrains and `train`)."""
+    return FrozenCache(settings.SENTIMENT_CACHE_DIR / "frozen", max_bytes=settings.SENTIMENT_FROZEN_CACHE_MAX_BYTES)
 
 
 def fault_point(name: str) -> None:
@@ -90,6 +96,7 @@ def retrain(run: TrainingRun, *, progress=None) -> dict:
             max_feedback_share=settings.SENTIMENT_RETRAIN_MAX_FEEDBACK_SHARE,
             max_per_person=settings.SENTIMENT_RETRAIN_MAX_PER_PERSON,
             seed=run.pk,
+            replay_seed=settings.SENTIMENT_RETRAIN_REPLAY_SEED,
         ),
     )
     holdout_texts, holdout_labels = holdout_corrections()
@@ -123,6 +130,7 @@ def retrain(run: TrainingRun, *, progress=None) -> dict:
         show_progress=False,
         extra_manifest={"profile": "retrain", "training_run": run.pk, "mix": counts, "parent": active.id},
         before_save=lambda: fault_point("before_rename"),
+        frozen_cache=frozen_cache(),
     )
     candidate = model_version_register(version_id=version.id, profile="retrain")
 

@@ -27,7 +27,7 @@ def make_tokenizer(folder: Path):
     return tokenizer
 
 
-def make_model(folder: Path, kind: str = "bert", *, layers: int = 2, seed: int = 0) -> Path:
+def make_model(folder: Path, kind: str = "bert", *, layers: int = 2, seed: int = 0, dropout: float = 0.1) -> Path:
     """A randomly initialised 2-layer encoder saved with its tokenizer (`from_pretrained`-able)."""
     import torch
     from transformers import BertConfig, BertModel, DistilBertConfig, DistilBertModel
@@ -36,11 +36,13 @@ def make_model(folder: Path, kind: str = "bert", *, layers: int = 2, seed: int =
     folder.mkdir(parents=True, exist_ok=True)
     if kind == "bert":
         config = BertConfig(vocab_size=len(VOCAB), hidden_size=32, num_hidden_layers=layers, num_attention_heads=2,
-                            intermediate_size=64, max_position_embeddings=128)
+                            intermediate_size=64, max_position_embeddings=128, hidden_dropout_prob=dropout,
+                            attention_probs_dropout_prob=dropout, classifier_dropout=dropout)
         model = BertModel(config)
     elif kind == "distilbert":
         config = DistilBertConfig(vocab_size=len(VOCAB), dim=32, n_layers=layers, n_heads=2, hidden_dim=64,
-                                  max_position_embeddings=128)
+                                  max_position_embeddings=128, dropout=dropout, attention_dropout=dropout,
+                                  seq_classif_dropout=dropout)
         model = DistilBertModel(config)
     else:
         raise ValueError(kind)

@@ -132,3 +132,22 @@ def test_a_mismatched_test_split_fails_the_run_with_that_reason(loop, settings, 
     assert run.status == WorkStatus.FAILED and "differs from the one the active model was measured on" in run.error
     assert registry.list_versions(settings.SENTIMENT_MODEL_STORE)[-1].id == loop.id
     assert work.lease_holder(jobs.TRAINING_LEASE) is None
+
+
+def test_a_second_retrain_reuses_the_frozen_layer_cache(loop, staff, settings):
+    """With the bottom layer frozen, the replay sample's states are computed by the first run
+    and read by the next: the second run computes only rows it has not seen."""
+    import json
+
+    settings.SENTIMENT_RETRAIN_TOP_K = 1
+    approved_corrections(staff, 4)
+    costs = []
+    for _ in range(2):
+        run, _ = training_run_request(trigger=TrainingRun.Trigger.MANUAL)
+        jobs.process_training_runs(worker_id="w")
+        run.refresh_from_db()
+        assert run.status == WorkStatus.DONE, run.error
+        manifest = json.loads((ModelVersion.objects.get(pk=run.model_version_id).path / "manifest.json").read_text())
+        costs.append(manifest["training"]["frozen_cache"])
+    assert costs[0]["misses"] > 0
+    assert costs[1]["hits"] >= settings.SENTIMENT_RETRAIN_REPLAY_SIZE and costs[1]["misses"] == 0
