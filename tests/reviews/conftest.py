@@ -106,3 +106,32 @@ def database_url() -> str:
         return f"sqlite:///{s['NAME']}"
     auth = s["USER"] + (f":{s['PASSWORD']}" if s["PASSWORD"] else "")
     return f"postgresql://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+
+
+@pytest.fixture
+def api():
+    """An API client with no credentials (an anonymous caller)."""
+    from rest_framework.test import APIClient
+
+    return APIClient()
+
+
+def token_client(user):
+    """An API client authenticated with the user's token."""
+    from rest_framework.test import APIClient
+
+    from reviews.services import api_token_issue
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_token_issue(user=user).key}")
+    return client
+
+
+@pytest.fixture
+def staff_api(staff):
+    return token_client(staff)
+
+
+@pytest.fixture
+def member_api(member):
+    return token_client(member)

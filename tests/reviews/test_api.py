@@ -7,6 +7,7 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from reviews import services
+from tests.reviews.conftest import token_client
 from reviews.models import Feedback, ModelVersion, Prediction, Review, Source
 
 pytestmark = pytest.mark.django_db
@@ -16,12 +17,6 @@ POSITIVE = "A wonderful, moving film with a superb cast."
 
 def url(name, *args):
     return reverse(f"api:{name}", args=args)
-
-
-def token_client(user) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {services.api_token_issue(user=user).key}")
-    return client
 
 
 def error(response) -> dict:
@@ -35,21 +30,6 @@ def error(response) -> dict:
 
 def other(label: str) -> str:
     return "negative" if label == "positive" else "positive"
-
-
-@pytest.fixture
-def api():
-    return APIClient()
-
-
-@pytest.fixture
-def staff_api(staff):
-    return token_client(staff)
-
-
-@pytest.fixture
-def member_api(member):
-    return token_client(member)
 
 
 def create(client, text=POSITIVE) -> dict:

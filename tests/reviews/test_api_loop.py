@@ -2,10 +2,10 @@
 
 import pytest
 from django.core.management import call_command
-from rest_framework.test import APIClient
 
 from reviews.models import Explanation, TrainingRun, WorkStatus
-from tests.reviews.test_api import create, error, token_client, url
+from tests.reviews.conftest import token_client
+from tests.reviews.test_api import create, error, url
 
 pytestmark = pytest.mark.django_db
 
@@ -14,16 +14,6 @@ pytestmark = pytest.mark.django_db
 def small_explanations(settings):
     settings.SENTIMENT_EXPLAIN_NUM_SAMPLES = 60
     settings.SENTIMENT_EXPLAIN_QUANTIZE = False
-
-
-@pytest.fixture
-def api():
-    return APIClient()
-
-
-@pytest.fixture
-def staff_api(staff):
-    return token_client(staff)
 
 
 def test_explanation_is_202_while_pending_then_200_with_the_result(api, active_model):
