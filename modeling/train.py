@@ -323,8 +323,14 @@ def train(
                 state.epoch_seen += len(batch)
                 bar.update(1)
                 bar.set_postfix(loss=f"{state.epoch_loss / state.epoch_seen:.4f}", refresh=False)
-                report(kind="step", phase=state.phase + 1, epoch=state.epoch + 1, step=state.batch, steps=len(batches), loss=state.epoch_loss / state.epoch_seen)
                 state.elapsed_s = time.monotonic() - started
+                try:
+                    report(kind="step", phase=state.phase + 1, epoch=state.epoch + 1, step=state.batch, steps=len(batches),
+                           loss=state.epoch_loss / state.epoch_seen)
+                except TrainingInterrupted:
+                    # Stopped from outside (the worker is shutting down): keep every step done so far.
+                    _save_checkpoint(work_dir, model, optimizer, scheduler, state, config)
+                    raise
                 if config.budget_s is not None and state.elapsed_s >= config.budget_s:
                     log.info("time budget of %.0f s reached", config.budget_s)
                     state.done = True

@@ -133,7 +133,7 @@ def run_training(run: TrainingRun, *, worker_id: str, stop: threading.Event | No
                 }
 
             try:
-                return work.run_claimed(run, handler)
+                return work.run_claimed(run, handler, passthrough=(TrainingInterrupted,))
             except TrainingInterrupted as exc:
                 work.release(run, delay=timedelta(seconds=0), reason=f"interrupted: {exc}")
                 return False

@@ -84,11 +84,16 @@ def release(row: RequestedWork, *, delay: timedelta = timedelta(seconds=30), rea
     )
 
 
-def run_claimed(row: RequestedWork, handler: Callable[[RequestedWork], dict | None]) -> bool:
+def run_claimed(
+    row: RequestedWork, handler: Callable[[RequestedWork], dict | None], *, passthrough: tuple[type[Exception], ...] = ()
+) -> bool:
     """Run `handler` on a claimed row and record the outcome; an exception marks the row
-    failed with its error and never escapes (the worker goes on with the next row)."""
+    failed with its error and never escapes (the worker goes on with the next row), except the
+    `passthrough` ones, which the caller handles (an interruption is not a failure)."""
     try:
         fields = handler(row) or {}
+    except passthrough:
+        raise
     except Exception as exc:
         log.exception("%s %s failed", type(row).__name__, row.pk)
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()

@@ -47,3 +47,26 @@ def test_first_run_queues_the_quick_model_and_the_worker_trains_and_activates_it
     assert response.status_code == 302
     call_command("ensure_model")
     assert TrainingRun.objects.count() == 1
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_stopping_worker_hands_the_run_back_and_it_resumes(tiny_installation, settings):
+    """When the worker stops mid-training, the run goes back to pending with its checkpoint kept
+    (not failed), and the next worker finishes it from there."""
+    import threading
+
+    from reviews import jobs, work
+
+    run = jobs.request_first_model()
+    stop = threading.Event()
+    stop.set()  # the worker is shutting down: training stops at its next step
+    claimed = work.claim_next(TrainingRun, worker_id="w1")
+    assert jobs.run_training(claimed, worker_id="w1", stop=stop) is False
+    run.refresh_from_db()
+    assert run.status == WorkStatus.PENDING and "interrupted" in run.error and run.attempts == 0
+    assert (settings.SENTIMENT_CACHE_DIR / "training" / f"run-{run.pk}" / "checkpoint.pt").exists()
+    assert work.lease_holder(jobs.TRAINING_LEASE) is None
+    assert jobs.process_training_runs(worker_id="w2") == 1
+    run.refresh_from_db()
+    assert run.status == WorkStatus.DONE and ModelVersion.objects.get().status == ModelVersion.Status.ACTIVE

@@ -35,7 +35,8 @@ class Command(BaseCommand):
 
         # APScheduler in its own process, never inside web processes. Each job has its own
         # thread, so a long training run does not hold up quick requested work.
-        scheduler = BlockingScheduler(executors={"default": ThreadPoolExecutor(4)}, timezone="UTC")
+        executor = ThreadPoolExecutor(4)
+        scheduler = BlockingScheduler(executors={"default": executor}, timezone="UTC")
         common = {"max_instances": 1, "coalesce": True, "misfire_grace_time": 30}
         scheduler.add_job(jobs.scheduled(jobs.heartbeat), "interval", seconds=5, id="heartbeat", next_run_time=timezone.now(),
                           kwargs={"worker_id": worker_id, "started_at": started_at}, **common)
@@ -51,7 +52,11 @@ class Command(BaseCommand):
                           id="retrain-check", **common)
 
         def shutdown(signum, frame):
-            log.info("worker %s stopping (signal %d); a running training is checkpointed and resumes later", worker_id, signum)
+            # Ctrl-C reaches every process of the group and `serve` then sends SIGTERM too: once is enough.
+            if stop.is_set():
+                return
+            log.info("worker %s stopping (signal %d); a running training goes back to the queue and resumes "
+                     "from its checkpoint", worker_id, signum)
             stop.set()
             scheduler.shutdown(wait=False)
 
@@ -59,3 +64,6 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, shutdown)
         log.info("worker %s started (stale after %ss)", worker_id, settings.SENTIMENT_STALE_SECONDS)
         scheduler.start()
+        # start() returns once shut down; let running jobs notice `stop` and hand their rows back.
+        executor.shutdown(wait=True)
+        log.info("worker %s stopped", worker_id)
