@@ -19,14 +19,17 @@ class Command(BaseCommand):
     def handle(self, *args, bind, workers, no_worker, **options):
         env = {**os.environ, "SENTIMENT_BIND": bind, "SENTIMENT_WEB_WORKERS": str(workers)}
         manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
+        # Children get their own session: Ctrl-C reaches this process only, which then stops each
+        # child once, gracefully (a second signal would cut gunicorn's graceful shutdown short).
+        spawn = {"env": env, "cwd": settings.BASE_DIR, "start_new_session": True}
         children = {
             "web": subprocess.Popen(
                 [sys.executable, "-m", "gunicorn", "-c", str(settings.BASE_DIR / "sentiment_site" / "gunicorn.conf.py")],
-                env=env, cwd=settings.BASE_DIR,
+                **spawn,
             )
         }
         if not no_worker:
-            children["worker"] = subprocess.Popen([*manage, "runworker"], env=env, cwd=settings.BASE_DIR)
+            children["worker"] = subprocess.Popen([*manage, "runworker"], **spawn)
         self.stdout.write(f"serving on http://{bind}/ with {workers} web worker(s){'' if no_worker else ' and the worker'}; Ctrl-C stops")
         stopping = {"now": False}
 
