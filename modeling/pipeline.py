@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import shutil
 import time
@@ -66,7 +67,8 @@ def build_version(
     for name in eval_splits:
         if name in data:
             t0 = time.monotonic()
-            metrics[name] = evaluate(predictor.predict_proba, data[name])
+            desc = f"evaluating on {name}" if show_progress else None
+            metrics[name] = evaluate(functools.partial(predictor.predict_proba, desc=desc), data[name])
             metrics[name]["seconds"] = round(time.monotonic() - t0, 1)
             log.info("%s accuracy %.4f", name, metrics[name]["accuracy"])
     manifest = {

@@ -82,8 +82,9 @@ class Predictor:
         cleaned = [clean_text(t) for t in texts]
         return encode(self.tokenizer, cleaned, max_length=self.max_length, truncation=self.truncation, head_fraction=self.head_fraction)
 
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        """Probabilities, shape (len(texts), len(LABELS)), in input order."""
+    def predict_proba(self, texts: Sequence[str], *, desc: str | None = None) -> np.ndarray:
+        """Probabilities, shape (len(texts), len(LABELS)), in input order. With `desc`, a
+        progress bar (for long evaluations; requests never show one)."""
         from modeling.encoders import pad_batch
 
         torch = self._torch
@@ -94,8 +95,13 @@ class Predictor:
         sequences = self.encode(texts)
         order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
         pad_id = self.tokenizer.pad_token_id or 0
+        starts = range(0, len(order), self.batch_size)
+        if desc is not None:
+            from tqdm.auto import tqdm
+
+            starts = tqdm(starts, desc=desc, unit="batch", leave=False, mininterval=2)
         with torch.inference_mode():
-            for start in range(0, len(order), self.batch_size):
+            for start in starts:
                 batch = order[start : start + self.batch_size]
                 ids, mask = pad_batch([sequences[i] for i in batch], pad_id)
                 with warnings.catch_warnings():

@@ -29,3 +29,56 @@ def test_ensure_superuser_creates_then_updates(monkeypatch):
     call_command("ensure_superuser")
     user = get_user_model().objects.get(username="boss")
     assert user.is_staff and user.is_superuser and user.check_password("pw-123-long")
+
+
+@pytest.mark.django_db
+def test_evaluate_prints_one_metric_per_line_then_the_confusion_matrix(active_model, tmp_path, capsys):
+    """evaluate (active version, a CSV evaluation set) prints `name value` lines and the matrix."""
+    path = tmp_path / "eval.csv"
+    path.write_text("text,label\ngreat superb film,1\nawful boring mess,0\nloved it,positive\nworst waste,negative\n")
+    call_command("evaluate", "--data", f"csv:{path}")
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"version {active_model.id} on csv:")
+    names = [line.split()[0] for line in lines[1:7]]
+    assert names == ["n", "accuracy", "precision", "recall", "f1", "roc_auc"]
+    assert float(lines[2].split()[1]) >= 0.0 and "confusion matrix (rows: true, columns: predicted)" in lines
+
+
+@pytest.mark.django_db
+def test_evaluate_without_a_model_is_a_clear_error(db):
+    """Before any model exists evaluate says how to train one."""
+    with pytest.raises(CommandError, match="manage.py train"):
+        call_command("evaluate")
+
+
+@pytest.mark.slow
+@pytest.mark.django_db
+def test_train_command_trains_registers_and_prints_metrics(settings, tmp_path, monkeypatch, capsys):
+    """train --profile quick (a tiny recipe here) trains, registers the first version as active,
+    and prints its metrics."""
+    from modeling import config as modeling_config
+    from modeling.config import Phase
+    from reviews.models import ModelVersion
+    from tests.tiny import make_model, tiny_config, write_aclimdb
+
+    base = make_model(tmp_path / "base", "bert")
+    settings.SENTIMENT_BASE_MODEL = str(base)
+    settings.SENTIMENT_DATA_SOURCE = f"aclimdb:{write_aclimdb(tmp_path / 'acl')}"
+    settings.SENTIMENT_MODEL_STORE = tmp_path / "store"
+    settings.SENTIMENT_CACHE_DIR = tmp_path / "cache"
+    settings.SENTIMENT_DATA_SPLIT = (18000, 60, 5000)
+    monkeypatch.setitem(modeling_config.PROFILES, "quick", tiny_config(str(base), phases=(Phase("all", 3, 2e-3),)))
+    call_command("train", "--profile", "quick", "--quiet", "--epochs", "2")
+    out = capsys.readouterr().out
+    version = ModelVersion.objects.get()
+    assert version.status == ModelVersion.Status.ACTIVE and f"registered {version.id} as active" in out
+    assert "-- test" in out and "accuracy " in out and version.train_config["phases"][0]["epochs"] == 2
+
+
+def test_installation_data_keeps_the_rotten_tomatoes_split(settings):
+    """SENTIMENT_DATA_SPLIT sizes the IMDb splits; packaged-rt keeps its fixed 2,000-sentence test part."""
+    from reviews.data import load
+
+    settings.SENTIMENT_DATA_SPLIT = (1000, 200, 300)
+    assert len(load("packaged-rt")["test"]) == 2000
+    assert {k: len(v) for k, v in load("packaged").items()} == {"train": 1000, "validation": 200, "test": 300}

@@ -1,3 +1,5 @@
+import functools
+
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
@@ -14,6 +16,9 @@ class Command(BaseCommand):
     help = "Evaluate a model version (default: the active one) on a split or another data source."
 
     def add_arguments(self, parser):
+        # Django gives every command --version (its own version); here it names a model version.
+        # Options live in the parser's optionals group, which checks conflicts itself.
+        parser.conflict_handler = parser._optionals.conflict_handler = "resolve"
         parser.add_argument("--version", help="model version id (default: the active version)")
         parser.add_argument("--split", default="test", help="split of the data source (default: test)")
         parser.add_argument("--data", help="data source (default: SENTIMENT_DATA_SOURCE); a file is an evaluation set")
@@ -39,5 +44,6 @@ class Command(BaseCommand):
         except registry.RegistryError as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(f"version {row.id} on {source} {split} ({len(dataset[split])} reviews)")
-        for line in format_metrics(evaluate(predictor.predict_proba, dataset[split])):
+        proba = functools.partial(predictor.predict_proba, desc=f"evaluating on {split}")
+        for line in format_metrics(evaluate(proba, dataset[split])):
             self.stdout.write(line)
