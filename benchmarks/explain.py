@@ -113,7 +113,9 @@ def main() -> None:
     for text in texts:
         refs.append(reference(text, full.predict_proba, samples=args.reference_samples, seed=0, cache=cache, key_prefix=weights[:16]))
         refs2.append(reference(text, full.predict_proba, samples=args.reference_samples, seed=1, cache=cache, key_prefix=weights[:16]))
-        cache_file.write_text(json.dumps(cache, indent=0, sort_keys=True))
+        tmp = cache_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(cache, indent=0, sort_keys=True))
+        os.replace(tmp, cache_file)  # a run stopped midway leaves the cache whole
     if args.references_only:
         print(f"{len(refs)} reference pairs cached in {cache_file}")
         return
