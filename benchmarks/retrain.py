@@ -70,7 +70,7 @@ def main() -> None:
         return time.monotonic() - started
 
     columns = []
-    for turn in range(args.runs):
+    for _ in range(args.runs):
         active = model_version_active()
         collect(args.corrections)
         run, _ = training_run_request(trigger=TrainingRun.Trigger.MANUAL, user=staff)

@@ -19,7 +19,7 @@ from modeling.pipeline import build_version
 from modeling.train import TrainingInterrupted
 from reviews import work
 from reviews.data import load
-from reviews.models import Explanation, ModelVersion, TrainingRun, WorkStatus
+from reviews.models import Explanation, ModelVersion, TrainingRun
 from reviews.retraining import fault_point, frozen_cache
 from reviews.services import model_version_register
 

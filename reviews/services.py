@@ -16,7 +16,17 @@ from django.utils.crypto import salted_hmac
 
 from modeling import registry
 from modeling.retrain import is_holdout
-from reviews.models import Feedback, Label, ModelVersion, Prediction, Review, Source
+from reviews.models import (
+    Explanation,
+    Feedback,
+    Label,
+    ModelVersion,
+    Prediction,
+    Review,
+    Source,
+    TrainingRun,
+    WorkStatus,
+)
 
 log = logging.getLogger(__name__)
 
@@ -234,11 +244,9 @@ def api_token_issue(*, user, rotate: bool = False):
     return token
 
 
-def explanation_request(*, prediction: Prediction) -> tuple["Explanation", bool]:
+def explanation_request(*, prediction: Prediction) -> tuple[Explanation, bool]:
     """Ask for an explanation of a prediction by the version that made it. One per prediction:
     asked again (even twice at once) the existing one is returned; a failed one is retried."""
-    from reviews.models import Explanation, WorkStatus
-
     params = {
         "num_samples": settings.SENTIMENT_EXPLAIN_NUM_SAMPLES,
         "num_features": settings.SENTIMENT_EXPLAIN_NUM_FEATURES,
@@ -267,8 +275,6 @@ def explanation_request(*, prediction: Prediction) -> tuple["Explanation", bool]
 def training_run_request(*, trigger: str, user=None, profile: str = "retrain"):
     """Queue a training run; when one is already pending or running, that one is returned
     (two triggers at once make exactly one run). Returns (run, created)."""
-    from reviews.models import TrainingRun, WorkStatus
-
     open_run = TrainingRun.objects.filter(status__in=[WorkStatus.PENDING, WorkStatus.RUNNING]).first()
     if open_run is not None:
         return open_run, False
@@ -283,8 +289,6 @@ def training_run_request(*, trigger: str, user=None, profile: str = "retrain"):
 def training_run_promote(*, run, user=None) -> ModelVersion:
     """Activate a run's candidate (automatic after the gate, or a staff click when promotion
     waits for one) and mark the corrections it used as used."""
-    from reviews.models import TrainingRun
-
     if run.model_version is None or run.decision not in (TrainingRun.Decision.AWAITING, TrainingRun.Decision.PROMOTED):
         raise ValidationError("Only a candidate that passed the gate can be promoted.", code="not_promotable")
     version = model_version_activate(version=run.model_version, user=user)

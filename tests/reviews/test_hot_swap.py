@@ -59,8 +59,8 @@ def test_predictions_name_the_version_that_produced_them_while_versions_change(t
         for target in (second, first):
             time.sleep(0.5)
             model_version_activate(version=ModelVersion.objects.get(pk=target.id))
-            assert wait_until(lambda: predictor.holder.version_id == target.id)
-            assert wait_until(lambda: Prediction.objects.filter(model_version_id=target.id).count() > 3)
+            assert wait_until(lambda target=target: predictor.holder.version_id == target.id)
+            assert wait_until(lambda target=target: Prediction.objects.filter(model_version_id=target.id).count() > 3)
     finally:
         stop.set()
         for t in threads:
