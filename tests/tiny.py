@@ -7,8 +7,8 @@ from pathlib import Path
 
 from datasets import DatasetDict
 
+from modeling.config import Phase, TrainConfig
 from modeling.data import FEATURES
-from modeling.config import TrainConfig, Phase
 
 POSITIVE = ["great", "wonderful", "superb", "loved", "brilliant", "moving", "delightful", "masterpiece"]
 NEGATIVE = ["awful", "boring", "terrible", "hated", "dull", "mess", "worst", "waste"]

@@ -135,3 +135,39 @@ def staff_api(staff):
 @pytest.fixture
 def member_api(member):
     return token_client(member)
+
+
+def at_once(func, args_list) -> list:
+    """Call `func(*args)` for each args in threads released together; returns their results and
+    re-raises the first error. Each thread closes its own database connection."""
+    import threading
+
+    from django.db import connections
+
+    barrier = threading.Barrier(len(args_list))
+    results, errors = [None] * len(args_list), []
+
+    def run(i, args):
+        try:
+            barrier.wait()
+            results[i] = func(*args)
+        except Exception as exc:  # noqa: BLE001 - re-raised below, in the test's thread
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(i, args)) for i, args in enumerate(args_list)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return results
+
+
+@pytest.fixture
+def small_explanations(settings):
+    """Explanations cheap enough for tests: few samples, the full-precision model."""
+    settings.SENTIMENT_EXPLAIN_NUM_SAMPLES = 60
+    settings.SENTIMENT_EXPLAIN_QUANTIZE = False

@@ -7,8 +7,8 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from reviews import services
-from tests.reviews.conftest import token_client
 from reviews.models import Feedback, ModelVersion, Prediction, Review, Source
+from tests.reviews.conftest import token_client
 
 pytestmark = pytest.mark.django_db
 

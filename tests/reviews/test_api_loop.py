@@ -11,9 +11,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def small_explanations(settings):
-    settings.SENTIMENT_EXPLAIN_NUM_SAMPLES = 60
-    settings.SENTIMENT_EXPLAIN_QUANTIZE = False
+def _small(small_explanations):
+    """Every test here uses cheap explanations."""
 
 
 def test_explanation_is_202_while_pending_then_200_with_the_result(api, active_model):

@@ -1,21 +1,18 @@
-import threading
-
 import pytest
 from django.core.management import call_command
-from django.db import connections
 from django.urls import reverse
 
 from reviews import jobs
 from reviews.models import Explanation, Review, WorkStatus
 from reviews.services import explanation_request
+from tests.reviews.conftest import at_once
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def small_explanations(settings):
-    settings.SENTIMENT_EXPLAIN_NUM_SAMPLES = 60
-    settings.SENTIMENT_EXPLAIN_QUANTIZE = False
+def _small(small_explanations):
+    """Every test here uses cheap explanations."""
 
 
 def submit(client, text):
@@ -69,23 +66,8 @@ def test_concurrent_requests_make_one_row(active_model):
     from reviews.services import review_submit
 
     prediction = review_submit(text="great film", session_key="s")
-    barrier, errors = threading.Barrier(4), []
-
-    def ask():
-        try:
-            barrier.wait()
-            explanation_request(prediction=prediction)
-        except Exception as exc:  # noqa: BLE001 - asserted below
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=ask) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors and Explanation.objects.count() == 1
+    rows = at_once(lambda: explanation_request(prediction=prediction)[0].pk, [()] * 4)
+    assert len(set(rows)) == 1 and Explanation.objects.count() == 1
 
 
 def test_a_failing_explanation_is_recorded_and_the_next_is_computed(active_model, monkeypatch):

@@ -1,12 +1,11 @@
-import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connections
 from django.utils import timezone
 
 from reviews import work
 from reviews.models import Explanation, Lease, ModelVersion, Prediction, Review, WorkStatus
+from tests.reviews.conftest import at_once
 
 
 def make_runs(n):
@@ -25,23 +24,13 @@ def make_runs(n):
 def test_two_claimers_never_get_the_same_row():
     """Four threads claiming 20 rows concurrently each get distinct rows, and all rows are claimed."""
     make_runs(20)
-    claimed, errors = [], []
+    def claim_all(name):
+        mine = []
+        while (row := work.claim_next(Explanation, worker_id=name)) is not None:
+            mine.append(row.pk)
+        return mine
 
-    def claimer(name):
-        try:
-            while (row := work.claim_next(Explanation, worker_id=name)) is not None:
-                claimed.append(row.pk)
-        except Exception as exc:  # noqa: BLE001 - collected and asserted below
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=claimer, args=(f"w{i}",)) for i in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
+    claimed = [pk for mine in at_once(claim_all, [(f"w{i}",) for i in range(4)]) for pk in mine]
     assert sorted(claimed) == sorted(set(claimed)) and len(claimed) == 20
     assert Explanation.objects.filter(status=WorkStatus.RUNNING).count() == 20
 
@@ -105,21 +94,9 @@ def test_pending_row_not_before_the_future_is_not_claimed():
 @pytest.mark.django_db(transaction=True)
 def test_lease_has_one_holder_among_contenders():
     """Of several threads taking the same lease at once exactly one gets it."""
-    winners, barrier = [], threading.Barrier(4)
-
-    def contender(name):
-        try:
-            barrier.wait()
-            if work.lease_acquire("training", holder=name, ttl=timedelta(seconds=60)):
-                winners.append(name)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=contender, args=(f"w{i}",)) for i in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    names = [f"w{i}" for i in range(4)]
+    won = at_once(lambda name: work.lease_acquire("training", holder=name, ttl=timedelta(seconds=60)), [(n,) for n in names])
+    winners = [name for name, ok in zip(names, won) if ok]
     assert len(winners) == 1
     assert work.lease_holder("training") == winners[0]
 

@@ -5,9 +5,9 @@ from django.core.management.base import BaseCommand, CommandError
 
 from modeling import registry
 from modeling.data import DataSourceError
-from reviews.data import load
 from modeling.evaluate import evaluate, format_metrics
 from modeling.serving import Predictor
+from reviews.data import load
 from reviews.models import ModelVersion
 from reviews.selectors import model_version_active
 
