@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
-from datetime import date
+from datetime import date, timedelta
 
+from django.conf import settings
 from django.db import DatabaseError, connection
 from django.db.models import Count, Exists, OuterRef, Prefetch, QuerySet, Subquery
+from django.utils import timezone
 
-from reviews.models import Feedback, ModelVersion, Prediction, Review
+from reviews.models import Explanation, Feedback, ModelVersion, Prediction, Review, TrainingRun, WorkerHeartbeat
 
 
 def model_version_active() -> ModelVersion | None:
@@ -133,20 +135,11 @@ def dashboard_stats() -> dict:
 
 def first_model_run():
     """The first-run training request (the one the home page shows while no model is active)."""
-    from reviews.models import TrainingRun
-
     return TrainingRun.objects.filter(trigger=TrainingRun.Trigger.FIRST_RUN).order_by("-created_at").first()
 
 
 def workers_alive() -> list:
     """Workers seen within SENTIMENT_WORKER_ALIVE_SECONDS."""
-    from datetime import timedelta
-
-    from django.conf import settings
-    from django.utils import timezone
-
-    from reviews.models import WorkerHeartbeat
-
     cutoff = timezone.now() - timedelta(seconds=settings.SENTIMENT_WORKER_ALIVE_SECONDS)
     return list(WorkerHeartbeat.objects.filter(last_seen__gte=cutoff))
 
@@ -162,7 +155,7 @@ def feedback_get(*, pk: int) -> Feedback | None:
 def system_health() -> dict:
     """Whether the database answers, which version is active, and which one this process has
     loaded. Never raises: a health check reports a broken database, it does not fail with it."""
-    from reviews.predictor import holder  # imports torch: only when asked
+    from reviews.predictor import holder  # pulls in the model libraries: only when asked
 
     # `pid` tells apart the web processes behind one address: each has its own loaded version.
     report = {"database": False, "active_version": None, "loaded_version": holder.version_id, "pid": os.getpid(),
@@ -186,14 +179,10 @@ def system_health() -> dict:
 
 
 def explanation_for(*, prediction):
-    from reviews.models import Explanation
-
     return Explanation.objects.filter(prediction=prediction).first()
 
 
 def training_run_list():
-    from reviews.models import TrainingRun
-
     return TrainingRun.objects.select_related("requested_by", "model_version").order_by("-created_at", "-id")
 
 
