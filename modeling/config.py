@@ -71,6 +71,10 @@ class TrainConfig:
     budget_s: float | None = None
     # Also save a mid-epoch checkpoint this often, so an interrupted run loses little.
     checkpoint_every_s: float = 600.0
+    # Serve the transformer averaged with an n-gram linear model fitted on the same training
+    # reviews (modeling/ngram.py), its weight chosen on validation. The transformer alone is
+    # what the loop fine-tunes; the linear part is refitted in seconds with it.
+    ngram_companion: bool = False
 
     def __post_init__(self):
         if self.truncation not in ("head", "head_tail"):
@@ -114,10 +118,13 @@ PROFILES: dict[str, TrainConfig] = {
         train_limit=6_000,
         validation_limit=1_000,
     ),
-    # The best recipe so far: every training review, head+tail 256 tokens.
+    # The best recipe: every training review, head+tail 256 tokens, then a second epoch of the
+    # top two layers on the frozen-layer cache (a third of a full epoch's cost; the loop's
+    # retrains then reuse that cache), and the n-gram companion.
     "full": TrainConfig(
-        phases=(Phase("all", 1, 5e-5),),
+        phases=(Phase("all", 1, 5e-5), Phase("top_k", 1, 3e-5, top_k=2)),
         max_length=256,
+        ngram_companion=True,
     ),
     # The original project's schedule: the head alone, then the top two layers unfrozen.
     "original": TrainConfig(

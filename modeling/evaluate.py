@@ -58,6 +58,10 @@ def format_metrics(metrics: Metrics) -> list[str]:
     for label, figures in metrics["per_class"].items():
         for name in ("precision", "recall", "f1"):
             lines.append(f"{label}_{name} {figures[name]:.4f}")
+    parts = metrics.get("parts")
+    if parts:
+        lines.append(f"accuracy of the parts: transformer {parts['transformer']:.4f}, n-gram {parts['ngram']:.4f} "
+                     f"(served: {1 - parts['ngram_weight']:.2f} / {parts['ngram_weight']:.2f})")
     width = max(len(label) for label in LABELS)
     lines.append("confusion matrix (rows: true, columns: predicted)")
     lines.append(" " * (width + 2) + " ".join(f"{label:>{width}}" for label in LABELS))

@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from datasets import DatasetDict
+import numpy as np
+from datasets import Dataset, DatasetDict
 
 from modeling import registry
 from modeling.config import TrainConfig
 from modeling.data import split_hash
-from modeling.evaluate import evaluate
+from modeling.evaluate import metrics_from_proba
+from modeling.ngram import NgramConfig, NgramModel, choose_weight, combine
 from modeling.serving import Predictor
-from modeling.train import Progress, train, training_summary
+from modeling.train import VALIDATION_PROBA, Progress, train, training_rows, training_summary, validation_rows
 
 log = logging.getLogger(__name__)
+# Regularisation strengths the n-gram companion of a new model is chosen from (on validation).
+C_GRID = (0.05, 0.1, 0.3)
 
 
 def inference_settings(config: TrainConfig) -> dict:
@@ -52,8 +55,14 @@ def build_version(
     keep_work_dir: bool = False,
     before_save: Callable[[], None] | None = None,
     frozen_cache=None,
+    ngram_data: Dataset | None = None,
 ) -> registry.Version:
-    """Fine-tune, measure on `eval_splits`, and save a verified version into `store`."""
+    """Fine-tune, measure on `eval_splits`, and save a verified version into `store`.
+
+    With `config.ngram_companion`, an n-gram model is fitted on `ngram_data` (default: the
+    training rows the transformer learned from) and its weight in the served average chosen on
+    the validation rows training used; each split's metrics then also say how each part alone did.
+    """
     started = time.monotonic()
     model_dir = train(
         config, data, work_dir=work_dir, init_from=init_from, resume=resume, threads=threads,
@@ -63,12 +72,28 @@ def build_version(
     if progress is not None:
         progress({"kind": "evaluate", "splits": list(eval_splits)})
     predictor = Predictor(model_dir, verify=False, inference=inference_settings(config), batch_size=config.eval_batch_size)
+    companion = None
+    if config.ngram_companion:
+        if progress is not None:
+            progress({"kind": "ngram"})
+        companion = _fit_companion(config, data, ngram_data, predictor, model_dir, init_from, show_progress)
     metrics = {}
     for name in eval_splits:
         if name in data:
             t0 = time.monotonic()
-            desc = f"evaluating on {name}" if show_progress else None
-            metrics[name] = evaluate(functools.partial(predictor.predict_proba, desc=desc), data[name])
+            split = data[name]
+            proba = predictor.transformer_proba(list(split["text"]), desc=f"evaluating on {name}" if show_progress else None)
+            if companion is not None:
+                ngram_proba = companion.predict_proba(list(split["text"]))
+                metrics[name] = metrics_from_proba(split["label"], combine(proba, ngram_proba, companion.weight))
+                labels = np.asarray(split["label"])
+                metrics[name]["parts"] = {
+                    "transformer": float((proba.argmax(axis=1) == labels).mean()),
+                    "ngram": float((ngram_proba.argmax(axis=1) == labels).mean()),
+                    "ngram_weight": companion.weight,
+                }
+            else:
+                metrics[name] = metrics_from_proba(split["label"], proba)
             metrics[name]["seconds"] = round(time.monotonic() - t0, 1)
             log.info("%s accuracy %.4f", name, metrics[name]["accuracy"])
     manifest = {
@@ -79,6 +104,7 @@ def build_version(
         "data": data_description(data, source=data_source, seed=data_seed),
         "metrics": metrics,
         "training": summary,
+        "ngram": {"weight": companion.weight, **companion.info} if companion is not None else None,
         "build_seconds": round(time.monotonic() - started, 1),
         **(extra_manifest or {}),
     }
@@ -86,3 +112,33 @@ def build_version(
     if not keep_work_dir:
         shutil.rmtree(work_dir, ignore_errors=True)
     return version
+
+
+def _fit_companion(config, data: DatasetDict, ngram_data, predictor: Predictor, model_dir: Path, init_from,
+                   show_progress: bool) -> NgramModel:
+    """Fit the n-gram model, choose its regularisation and its weight on the validation rows
+    training used (reusing the best epoch's saved probabilities when there are any), save it
+    into the model folder and attach it to `predictor`."""
+    if ngram_data is None:
+        ngram_data = data["train"].select(training_rows(config, data["train"]))
+    validation = data["validation"].select(validation_rows(config, data["validation"]))
+    saved = Path(model_dir).parent / VALIDATION_PROBA
+    proba = np.load(saved) if saved.exists() else None
+    if proba is None or len(proba) != len(validation):
+        proba = predictor.transformer_proba(list(validation["text"]), desc="validation" if show_progress else None)
+    # A retrain keeps the n-gram settings its parent chose; a new model chooses them here.
+    parent = NgramModel.load(init_from) if init_from else None
+    ngram_config, Cs = (parent.config, (parent.config.C,)) if parent else (NgramConfig(), C_GRID)
+    best = None
+    for candidate in NgramModel.fit_grid(list(ngram_data["text"]), list(ngram_data["label"]), ngram_config, Cs):
+        choice = choose_weight(proba, candidate.predict_proba(list(validation["text"])), list(validation["label"]))
+        log.info("n-gram companion C=%g: %s", candidate.config.C, choice)
+        if best is None or choice["validation_accuracy"]["combined"] > best[1]["validation_accuracy"]["combined"]:
+            best = (candidate, choice)
+    companion, choice = best
+    companion.weight = choice["weight"]
+    companion.info.update(choice)
+    companion.save(model_dir)
+    predictor.ngram = companion
+    log.info("n-gram companion: weight %.2f, validation accuracy %s", companion.weight, choice["validation_accuracy"])
+    return companion

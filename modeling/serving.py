@@ -15,6 +15,7 @@ import numpy as np
 from modeling import registry
 from modeling.config import LABELS
 from modeling.data import clean_text
+from modeling.ngram import NgramModel, combine
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +73,12 @@ class Predictor:
                 self.model = torch.ao.quantization.quantize_dynamic(self.model, {torch.nn.Linear}, dtype=torch.qint8)
         if self.model.config.num_labels != len(LABELS):
             raise registry.VerificationError(f"{self.path}: model has {self.model.config.num_labels} labels, expected {len(LABELS)}")
+        # The version's n-gram companion, if it has one: served averaged with the transformer.
+        self.ngram = NgramModel.load(self.path)
 
     def __repr__(self) -> str:
-        return f"<Predictor {self.version_id} max_length={self.max_length}{' int8' if self.quantized else ''}>"
+        companion = f" + n-gram {self.ngram.weight:.2f}" if self.ngram is not None else ""
+        return f"<Predictor {self.version_id} max_length={self.max_length}{' int8' if self.quantized else ''}{companion}>"
 
     def encode(self, texts: Sequence[str]) -> list[list[int]]:
         from modeling.encoders import encode
@@ -83,8 +87,16 @@ class Predictor:
         return encode(self.tokenizer, cleaned, max_length=self.max_length, truncation=self.truncation, head_fraction=self.head_fraction)
 
     def predict_proba(self, texts: Sequence[str], *, desc: str | None = None) -> np.ndarray:
-        """Probabilities, shape (len(texts), len(LABELS)), in input order. With `desc`, a
-        progress bar (for long evaluations; requests never show one)."""
+        """Probabilities, shape (len(texts), len(LABELS)), in input order: the transformer's,
+        averaged with the n-gram companion's if the version has one. With `desc`, a progress
+        bar (for long evaluations; requests never show one)."""
+        proba = self.transformer_proba(texts, desc=desc)
+        if self.ngram is None or not len(proba):
+            return proba
+        return combine(proba, self.ngram.predict_proba(texts), self.ngram.weight)
+
+    def transformer_proba(self, texts: Sequence[str], *, desc: str | None = None) -> np.ndarray:
+        """The fine-tuned transformer's probabilities alone."""
         from modeling.encoders import pad_batch
 
         torch = self._torch

@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 Progress = Callable[[dict], None]
 CHECKPOINT = "checkpoint.pt"
 BEST = "best.pt"
+# The best epoch's validation probabilities, next to the model folder (build_version reuses them).
+VALIDATION_PROBA = "validation_proba.npy"
 
 
 class TrainingInterrupted(RuntimeError):
@@ -240,11 +242,11 @@ def train(
 
     # --- data: tokenize once -------------------------------------------------------------
     train_split: Dataset = data["train"]
-    train_rows = sample_indices(list(train_split["label"]), config.train_limit, config.seed)
+    train_rows = training_rows(config, train_split)
     train_texts = list(train_split.select(train_rows)["text"])
     train_labels = np.asarray(train_split.select(train_rows)["label"])
     val_split = data["validation"]
-    val_rows = sample_indices(list(val_split["label"]), config.validation_limit, config.seed)
+    val_rows = validation_rows(config, val_split)
     val_texts = list(val_split.select(val_rows)["text"])
     val_labels = np.asarray(val_split.select(val_rows)["label"])
     enc = dict(max_length=config.max_length, truncation=config.truncation, head_fraction=config.head_fraction)
@@ -364,6 +366,7 @@ def train(
                 state.best_epoch = f"{state.phase + 1}.{state.epoch + 1}"
                 state.stale_epochs = 0
                 _save_best(work_dir, model)
+                np.save(work_dir / VALIDATION_PROBA, torch.softmax(torch.from_numpy(logits), dim=-1).numpy())
             else:
                 state.stale_epochs += 1
             state.epoch += 1
@@ -416,3 +419,13 @@ def train(
 def training_summary(model_dir: str | Path) -> dict:
     """The `training.json` written next to a trained model folder by `train`."""
     return json.loads((Path(model_dir).parent / "training.json").read_text())
+
+
+def validation_rows(config: TrainConfig, validation: Dataset) -> list[int]:
+    """The validation rows `train` chose epochs on (all, or the `validation_limit` sample)."""
+    return sample_indices(list(validation["label"]), config.validation_limit, config.seed)
+
+
+def training_rows(config: TrainConfig, train_split: Dataset) -> list[int]:
+    """The training rows `train` learned from (all, or the `train_limit` sample)."""
+    return sample_indices(list(train_split["label"]), config.train_limit, config.seed)

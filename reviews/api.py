@@ -773,6 +773,5 @@ class HealthApi(ApiView):
     )
     def get(self, request):
         report = selectors.system_health()
-        active_loaded = report["active_version"] is not None and report["active_version"] == report["loaded_version"]
-        body = {**report, "status": "ok" if report["database"] else "error", "active_loaded": active_loaded}
+        body = {**report, "status": "ok" if report["database"] else "error"}
         return Response(self.OutputSerializer(body).data, status=status.HTTP_200_OK if report["database"] else 503)

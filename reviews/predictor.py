@@ -64,17 +64,6 @@ def current_predictor() -> Predictor | None:
     return current
 
 
-def status() -> dict:
-    """What this process serves, for health checks."""
-    active = active_version_id(max_age=0)
-    return {
-        "active_version": active,
-        "loaded_version": holder.version_id,
-        "loaded": active is not None and holder.version_id == active,
-        "load_error": holder.last_error.get(active) if active else None,
-    }
-
-
 def reset() -> None:
     """Forget the cached active version and the loaded predictor (tests, after activation)."""
     with _lock:

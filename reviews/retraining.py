@@ -13,11 +13,11 @@ import signal
 import time
 
 import numpy as np
-from datasets import DatasetDict
+from datasets import DatasetDict, concatenate_datasets
 from django.conf import settings
 
 from modeling.config import LABEL2ID, Phase, TrainConfig
-from modeling.data import split_hash
+from modeling.data import clean_text, split_hash
 from modeling.frozen_cache import FrozenCache
 from modeling.pipeline import build_version
 from modeling.retrain import Correction, GateConfig, MixConfig, assemble_mix, gate
@@ -115,6 +115,11 @@ def retrain(run: TrainingRun, *, progress=None) -> dict:
             "seed": run.pk,
         }
     )
+    # An n-gram companion (if the active model has one) is refitted in seconds on every training
+    # review plus the corrections, not only on the replay sample the transformer sees.
+    used = set(used_ids)
+    used_texts = {clean_text(c.text) for c in corrections if c.id in used}
+    ngram_data = concatenate_datasets([data["train"], mix.filter(lambda row: row["text"] in used_texts)])
     version = build_version(
         config,
         DatasetDict({"train": mix, "validation": data["validation"], "test": data["test"]}),
@@ -131,6 +136,7 @@ def retrain(run: TrainingRun, *, progress=None) -> dict:
         extra_manifest={"profile": "retrain", "training_run": run.pk, "mix": counts, "parent": active.id},
         before_save=lambda: fault_point("before_rename"),
         frozen_cache=frozen_cache(),
+        ngram_data=ngram_data,
     )
     candidate = model_version_register(version_id=version.id, profile="retrain")
 

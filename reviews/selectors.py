@@ -158,15 +158,16 @@ def system_health() -> dict:
     from reviews.predictor import holder  # pulls in the model libraries: only when asked
 
     # `pid` tells apart the web processes behind one address: each has its own loaded version.
-    report = {"database": False, "active_version": None, "loaded_version": holder.version_id, "pid": os.getpid(),
-              "load_error": None, "worker": None}
+    report = {"database": False, "active_version": None, "loaded_version": holder.version_id, "active_loaded": False,
+              "pid": os.getpid(), "load_error": None, "worker": None}
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
         active = model_version_active()
     except DatabaseError:
         return report
-    report.update(database=True, active_version=active.id if active else None)
+    report.update(database=True, active_version=active.id if active else None,
+                  active_loaded=active is not None and holder.version_id == active.id)
     if active is not None:
         # Set when this process could not load the active version and still serves an older one.
         report["load_error"] = holder.last_error.get(active.id)

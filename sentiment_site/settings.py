@@ -254,4 +254,4 @@ SENTIMENT_DATA_SPLIT = env_int_list("SENTIMENT_DATA_SPLIT", [18000, 2000, 5000],
 # Seed of the IMDb replay sample: fixed, so retrains reuse the frozen-layer cache.
 SENTIMENT_RETRAIN_REPLAY_SEED = env_int("SENTIMENT_RETRAIN_REPLAY_SEED", 0)
 # Size limit of the frozen-layer cache (fp16 states, least recently used evicted first).
-SENTIMENT_FROZEN_CACHE_MAX_BYTES = env_int("SENTIMENT_FROZEN_CACHE_MAX_BYTES", 4 * 1024**3, minimum=0)
+SENTIMENT_FROZEN_CACHE_MAX_BYTES = env_int("SENTIMENT_FROZEN_CACHE_MAX_BYTES", 8 * 1024**3, minimum=0)

@@ -9,6 +9,7 @@ from django.db import connections
 from modeling.serving import Predictor
 from reviews import predictor
 from reviews.models import ModelVersion, Prediction
+from reviews.selectors import system_health
 from reviews.services import model_version_activate, model_version_register, review_submit
 
 
@@ -77,7 +78,7 @@ def test_predictions_name_the_version_that_produced_them_while_versions_change(t
 @pytest.mark.django_db(transaction=True)
 def test_a_version_that_cannot_load_leaves_the_old_one_serving(two_versions, settings, tmp_path):
     """If the newly active version fails to load here, the old one keeps answering and the
-    status reports the mismatch and the error."""
+    health report shows the mismatch and the error."""
     first, second = two_versions
     store = tmp_path / "store"
     shutil.copytree(settings.SENTIMENT_MODEL_STORE, store)
@@ -89,6 +90,6 @@ def test_a_version_that_cannot_load_leaves_the_old_one_serving(two_versions, set
     assert review_submit(text="great", session_key="s").model_version_id == first.id
     predictor.holder.wait_for_loading(20)
     assert review_submit(text="fine", session_key="s").model_version_id == first.id
-    status = predictor.status()
-    assert status == {**status, "active_version": second.id, "loaded_version": first.id, "loaded": False}
+    status = system_health()
+    assert status == {**status, "active_version": second.id, "loaded_version": first.id, "active_loaded": False}
     assert "checksum mismatch" in status["load_error"]
