@@ -100,7 +100,9 @@ def retrain_mix(data, rt_train, *, replay: int, corrections: int):
     from modeling.config import LABELS
     from modeling.retrain import Correction, MixConfig, assemble_mix
 
-    picked = rt_train.select(range(corrections))
+    from modeling.train import sample_indices
+
+    picked = rt_train.select(sample_indices(list(rt_train["label"]), corrections, 0))
     found = [Correction(i, t, LABELS[y], f"person-{i % 25}") for i, (t, y) in enumerate(zip(picked["text"], picked["label"]))]
     mix, counts, _ = assemble_mix(data["train"], found, MixConfig(replay_size=replay, max_per_person=corrections))
     return mix, counts
@@ -171,6 +173,7 @@ def main() -> None:
     from modeling.config import PROFILES, Phase, TrainConfig
     from modeling.data import load_reviews
     from modeling.serving import Predictor
+    from modeling.train import sample_indices
     from reviews.data import load
 
     scratch = Path(tempfile.mkdtemp(prefix="quality-"))
@@ -192,8 +195,9 @@ def main() -> None:
     train_rows = data["train"]
     splits = {"test": data["test"], "rotten_tomatoes": rt["test"]}
     if args.quick:
-        train_rows = train_rows.select(range(2_000))
-        splits = {name: split.select(range(min(300, len(split)))) for name, split in splits.items()}
+        # Stratified samples: the splits are stored sorted by label.
+        train_rows = train_rows.select(sample_indices(list(train_rows["label"]), 2_000, 0))
+        splits = {name: split.select(sample_indices(list(split["label"]), 300, 0)) for name, split in splits.items()}
 
     started = time.monotonic()
     baseline = tfidf_baseline(train_rows["text"], train_rows["label"])

@@ -49,7 +49,8 @@ def main() -> None:
     if model_version_active() is None:
         sys.exit("no active model: run `manage.py train --profile quick` in this installation first")
     staff, _ = get_user_model().objects.get_or_create(username="loop-benchmark", defaults={"is_staff": True})
-    sentences = load_reviews("packaged-rt", seed=0)["train"]
+    # In a fixed random order: the split is stored sorted by label, and people flag both kinds.
+    sentences = load_reviews("packaged-rt", seed=0)["train"].shuffle(seed=0)
 
     waiting = lambda: Feedback.objects.filter(status="approved", is_holdout=False, training_run__isnull=True).count()  # noqa: E731
     state = {"cursor": 0}
