@@ -68,6 +68,9 @@ class TrainState:
     epoch_loss: float = 0.0
     epoch_correct: int = 0
     epoch_seen: int = 0
+    # Frozen-layer cache rows read / computed so far (kept across a resume).
+    cache_hits: int = 0
+    cache_misses: int = 0
 
 
 def pick_device(preferred: str = "auto") -> torch.device:
@@ -279,8 +282,11 @@ def train(
         frozen = max(0, layer_count - phase.top_k) if phase.trainable == "top_k" else 0
         cached = None
         if frozen_cache is not None and frozen > 0:
+            before = (frozen_cache.hits, frozen_cache.misses)
             cached = frozen_cache.states(model, train_seqs, frozen=frozen, pad_id=pad_id, device=dev,
                                          batch_size=config.eval_batch_size)
+            state.cache_hits += frozen_cache.hits - before[0]
+            state.cache_misses += frozen_cache.misses - before[1]
         optimizer = _optimizer(model, config, phase.lr)
         steps_per_epoch = math.ceil(len(train_seqs) / config.batch_size)
         scheduler = _scheduler(optimizer, steps_per_epoch * phase.epochs, config.warmup_ratio)
@@ -408,7 +414,7 @@ def train(
         "validation_rows": len(val_seqs),
         "duration_s": round(time.monotonic() - started, 1),
         "device": dev.type,
-        "frozen_cache": {"hits": frozen_cache.hits, "misses": frozen_cache.misses} if frozen_cache else None,
+        "frozen_cache": {"hits": state.cache_hits, "misses": state.cache_misses} if frozen_cache else None,
         "init_from": str(init_from) if init_from else None,
         "history": state.history,
     }
