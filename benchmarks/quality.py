@@ -150,7 +150,7 @@ def quick_version(store: Path, data) -> Path:
     config = dataclasses.replace(PROFILES["quick"], train_limit=300, validation_limit=200, max_length=64,
                                  ngram_companion=True)
     return build_version(config, data, data_source="packaged", data_seed=0, store=store, work_dir=store / "work",
-                         eval_splits=(), show_progress=False).path
+                         eval_splits=(), show_progress=False, extra_manifest={"profile": "quick, toy size"}).path
 
 
 def fmt(metrics: dict | None, keys=("accuracy", "precision", "recall", "f1")) -> list[str]:

@@ -50,9 +50,17 @@ def member(django_user_model):
 
 
 @pytest.fixture(autouse=True)
-def _fresh_rate_limits(request, settings):
-    """Each test starts with empty rate-limit counters and generous limits."""
+def _fresh_rate_limits(request, settings, monkeypatch):
+    """Each test starts with empty rate-limit counters and generous limits, and the limiter's
+    clock stands still in the middle of a window: a test's requests never straddle two windows
+    (on a slow machine they could, and the budget would reset between them)."""
+    from types import SimpleNamespace
+
     from django.core.cache import cache
+
+    from reviews import ratelimit
+
+    monkeypatch.setattr(ratelimit, "time", SimpleNamespace(time=lambda: 1_800_000_030.5))
 
     uses_db = request.node.get_closest_marker("django_db") or {"db", "transactional_db"} & set(request.fixturenames)
     if uses_db:
