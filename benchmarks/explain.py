@@ -23,15 +23,10 @@ import re
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
+from _bootstrap import RESULTS, ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sentiment_site.settings")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-RESULTS = ROOT / "benchmarks" / "results"
 # The expensive reference explanations are committed, keyed by the model's weights (not its
 # version id), so a rerun, here or on a fresh checkout with the same model, is cheap.
 REFERENCE_CACHE = ROOT / "benchmarks" / "reference" / "lime_reference.json"

@@ -25,17 +25,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sentiment_site.settings")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-RESULTS = ROOT / "benchmarks" / "results"
+from _bootstrap import RESULTS
 
 # Reported by the original project (DistilBERT, head then top layers, on a GPU; official IMDb test).
 ORIGINAL = {"accuracy": 0.8816, "precision": 0.886, "recall": 0.875, "f1": 0.881}
@@ -99,7 +94,6 @@ def quality_rows(predictor, baseline, baseline_fit_s: float, splits: dict, versi
 def retrain_mix(data, rt_train, *, replay: int, corrections: int):
     from modeling.config import LABELS
     from modeling.retrain import Correction, MixConfig, assemble_mix
-
     from modeling.train import sample_indices
 
     picked = rt_train.select(sample_indices(list(rt_train["label"]), corrections, 0))

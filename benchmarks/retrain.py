@@ -17,15 +17,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sentiment_site.settings")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+import _bootstrap  # noqa: F401  (sets up paths and settings first)
 
 
 def main() -> None:
@@ -52,7 +47,7 @@ def main() -> None:
     # In a fixed random order: the split is stored sorted by label, and people flag both kinds.
     sentences = load_reviews("packaged-rt", seed=0)["train"].shuffle(seed=0)
 
-    waiting = lambda: Feedback.objects.filter(status="approved", is_holdout=False, training_run__isnull=True).count()  # noqa: E731
+    waiting = lambda: Feedback.objects.filter(status="approved", is_holdout=False, training_run__isnull=True).count()
     state = {"cursor": 0}
 
     def collect(wanted: int) -> float:
