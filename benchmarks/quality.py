@@ -56,22 +56,22 @@ def quality_rows(predictor, baseline, baseline_fit_s: float, splits: dict, versi
     from modeling.evaluate import metrics_from_proba
     from modeling.ngram import combine
 
-    models = {}
+    models = {f"served: {version_label}": {}}  # first row
     timings = {}
     for split, data in splits.items():
         texts = list(data["text"])
         started = time.monotonic()
         transformer = predictor.transformer_proba(texts, desc=f"{split}: transformer")
         timings[("transformer", split)] = time.monotonic() - started
-        models.setdefault(f"served: {version_label}", {})[split] = (
-            combine(transformer, predictor.ngram.predict_proba(texts), predictor.ngram.weight) if predictor.ngram else transformer
-        )
+        served = transformer
         if predictor.ngram is not None:
-            models.setdefault("its transformer alone", {})[split] = transformer
             started = time.monotonic()
-            models.setdefault(f"its n-gram companion alone (weight {predictor.ngram.weight:.2f})", {})[split] = \
-                predictor.ngram.predict_proba(texts)
+            ngram = predictor.ngram.predict_proba(texts)
             timings[("ngram", split)] = time.monotonic() - started
+            served = combine(transformer, ngram, predictor.ngram.weight)
+            models.setdefault("its transformer alone", {})[split] = transformer
+            models.setdefault(f"its n-gram companion alone (weight {predictor.ngram.weight:.2f})", {})[split] = ngram
+        models[f"served: {version_label}"][split] = served
         models.setdefault("TF-IDF 1-2 grams + logistic regression (fitted in this run)", {})[split] = baseline.predict_proba(texts)
     rows = []
     for name, probas in models.items():

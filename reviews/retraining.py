@@ -117,9 +117,11 @@ def retrain(run: TrainingRun, *, progress=None) -> dict:
     )
     # An n-gram companion (if the active model has one) is refitted in seconds on every training
     # review plus the corrections, not only on the replay sample the transformer sees.
-    used = set(used_ids)
-    used_texts = {clean_text(c.text) for c in corrections if c.id in used}
-    ngram_data = concatenate_datasets([data["train"], mix.filter(lambda row: row["text"] in used_texts)])
+    ngram_data = None
+    if config.ngram_companion:
+        used = set(used_ids)
+        used_texts = {clean_text(c.text) for c in corrections if c.id in used}
+        ngram_data = concatenate_datasets([data["train"], mix.filter(lambda row: row["text"] in used_texts)])
     version = build_version(
         config,
         DatasetDict({"train": mix, "validation": data["validation"], "test": data["test"]}),
