@@ -4,7 +4,7 @@
 
 On test-split reviews near the median length, with a trained version (default: the active one):
 - the reference is the library's own `LimeTextExplainer` at its default 5,000 samples on the
-  full-precision model, cached in benchmarks/results/ so reruns are cheap; a second reference
+  model as served (SENTIMENT_PRECISION: bf16 where the CPU has it natively), cached in benchmarks/results/ so reruns are cheap; a second reference
   run with another seed shows how much the reference agrees with itself;
 - each candidate setting is timed (p50, p95 per explanation), its top-10 words compared with the
   reference's top-10 (overlap), and its faithfulness measured: how much the predicted class's
@@ -31,14 +31,17 @@ from _bootstrap import RESULTS, ROOT
 # version id), so a rerun, here or on a fresh checkout with the same model, is cheap.
 REFERENCE_CACHE = ROOT / "benchmarks" / "reference" / "lime_reference.json"
 
-# name, num_samples, int8 copy for perturbations, max_length for perturbations (None = version's)
+# name, num_samples, precision of the perturbation pass ("int8": a dynamically quantized copy;
+# "auto": what serving uses, bf16 where the CPU has it natively), max_length for perturbations
+# (None = the version's).
 CANDIDATES = [
-    ("lime-default-5000", 5000, False, None),
-    ("ours-1000-int8", 1000, True, None),
-    ("ours-500-int8", 500, True, None),
-    ("ours-300-int8", 300, True, None),
-    ("ours-200-int8", 200, True, None),
-    ("ours-300-int8-len96", 300, True, 96),
+    ("lime-default-5000", 5000, "auto", None),
+    ("ours-1000", 1000, "auto", None),
+    ("ours-500", 500, "auto", None),
+    ("ours-300", 300, "auto", None),
+    ("ours-200", 200, "auto", None),
+    ("ours-300-int8", 300, "int8", None),
+    ("ours-300-len96", 300, "auto", 96),
 ]
 
 
@@ -51,7 +54,7 @@ def pick_reviews(texts: list[str], n: int) -> list[str]:
 
 
 def reference(text: str, predict_proba, *, samples: int, seed: int, cache: dict, key_prefix: str) -> list[str]:
-    """The library's LimeTextExplainer top-10 words towards 'positive' (cached)."""
+    """The library's LimeTextExplainer top-10 words and their weights towards 'positive' (cached)."""
     from lime.lime_text import LimeTextExplainer
 
     key = f"{key_prefix}:{samples}:{seed}:{hashlib.sha256(text.encode()).hexdigest()[:16]}"
@@ -59,7 +62,9 @@ def reference(text: str, predict_proba, *, samples: int, seed: int, cache: dict,
         explainer = LimeTextExplainer(class_names=["negative", "positive"], random_state=seed)
         started = time.perf_counter()
         exp = explainer.explain_instance(text, predict_proba, num_features=10, num_samples=samples, labels=(1,))
-        cache[key] = {"words": [w for w, _ in exp.as_list(label=1)], "seconds": time.perf_counter() - started}
+        pairs = exp.as_list(label=1)
+        cache[key] = {"words": [w for w, _ in pairs], "weights": [float(v) for _, v in pairs],
+                      "seconds": time.perf_counter() - started}
     return cache[key]
 
 
@@ -86,6 +91,7 @@ def main() -> None:
     import django
 
     django.setup()
+    from django.conf import settings
     from modeling.explain import explain, remove_words
     from modeling.serving import Predictor
     from reviews.data import load
@@ -97,17 +103,19 @@ def main() -> None:
         sys.exit("no model version: train one first (manage.py train --profile quick)")
     data = load(version.data.get("source"))
     texts = pick_reviews(list(data["test"]["text"]), args.reviews)
-    full = Predictor(version.path, batch_size=64)
+    full = Predictor(version.path, batch_size=64, precision=settings.SENTIMENT_PRECISION)
     RESULTS.mkdir(parents=True, exist_ok=True)
     cache_file = REFERENCE_CACHE
     cache_file.parent.mkdir(parents=True, exist_ok=True)
     cache = json.loads(cache_file.read_text()) if cache_file.exists() else {}
     weights = full.manifest["files"].get("model.safetensors") or version.id
+    # References computed at another precision are other references (fp32 keys predate the setting).
+    key_prefix = weights[:16] if full.precision == "fp32" else f"{weights[:16]}:{full.precision}"
 
     refs, refs2 = [], []
     for text in texts:
-        refs.append(reference(text, full.predict_proba, samples=args.reference_samples, seed=0, cache=cache, key_prefix=weights[:16]))
-        refs2.append(reference(text, full.predict_proba, samples=args.reference_samples, seed=1, cache=cache, key_prefix=weights[:16]))
+        refs.append(reference(text, full.predict_proba, samples=args.reference_samples, seed=0, cache=cache, key_prefix=key_prefix))
+        refs2.append(reference(text, full.predict_proba, samples=args.reference_samples, seed=1, cache=cache, key_prefix=key_prefix))
         tmp = cache_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(cache, indent=0, sort_keys=True))
         os.replace(tmp, cache_file)  # a run stopped midway leaves the cache whole
@@ -118,19 +126,21 @@ def main() -> None:
 
     rows = []
     base_proba = full.predict_proba(texts)
-    for name, samples, int8, max_length in CANDIDATES:
+    for name, samples, precision, max_length in CANDIDATES:
         if args.only and name not in args.only:
             continue
         if args.quick:
             samples = min(samples, 300)
+        int8 = precision == "int8"
         predictor = full if not int8 and max_length is None else Predictor(
-            version.path, batch_size=64, quantize=int8, max_length=max_length)
+            version.path, batch_size=64, quantize=int8, max_length=max_length, precision=full.precision)
         times, overlaps, drops, random_drops = [], [], [], []
         rng = random.Random(0)
         for text, ref, p0 in zip(texts, refs, base_proba):
             if name.startswith("lime-default"):
                 seconds = ref["seconds"]
-                top10, words = ref["words"], None
+                top10 = ref["words"]
+                words = [{"word": w, "weight": v} for w, v in zip(ref["words"], ref["weights"])] if "weights" in ref else None
             else:
                 result = explain(text, predictor.predict_proba, num_samples=samples, num_features=10, seed=0)
                 seconds, words = result["seconds"], result["words"]
@@ -138,7 +148,7 @@ def main() -> None:
             times.append(seconds)
             overlaps.append(len(set(top10) & set(ref["words"])) / 10)
             if words is None:
-                continue  # the cached reference keeps its words, not their weights: no faithfulness row
+                continue  # a reference cached before weights were kept: no faithfulness row
             predicted = int(p0.argmax())
             top5 = supporting(words, predicted, 5)
             vocabulary = sorted(set(re.findall(r"\w+", text)))
@@ -147,7 +157,7 @@ def main() -> None:
             drops.append(p0[predicted] - after[0, predicted])
             random_drops.append(p0[predicted] - after[1, predicted])
         rows.append({
-            "setting": name, "samples": samples, "int8": int8, "max_length": max_length or full.max_length,
+            "setting": name, "samples": samples, "precision": predictor.precision, "max_length": max_length or full.max_length,
             "p50_s": statistics.median(times), "p95_s": float(np.percentile(times, 95)),
             "overlap_top10": statistics.mean(overlaps),
             "drop_top5": statistics.mean(drops) if drops else None,
@@ -157,7 +167,7 @@ def main() -> None:
     print(f"version {version.id}; {len(texts)} test reviews near the median length "
           f"({int(np.median([len(t.split()) for t in texts]))} words); reference: LimeTextExplainer, "
           f"{args.reference_samples} samples; reference vs itself (another seed): top-10 overlap {self_overlap:.2f}")
-    print("| setting | samples | int8 | max_length | p50 s | p95 s | top-10 overlap | prob. drop, top-5 deleted | prob. drop, 5 random deleted | ratio |")
+    print("| setting | samples | precision | max_length | p50 s | p95 s | top-10 overlap | prob. drop, top-5 deleted | prob. drop, 5 random deleted | ratio |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         if r["drop_top5"] is None:
@@ -165,7 +175,7 @@ def main() -> None:
         else:
             ratio = r["drop_top5"] / r["drop_random5"] if r["drop_random5"] > 1e-9 else float("inf")
             faithfulness = f"{r['drop_top5']:.3f} | {r['drop_random5']:.3f} | {ratio:.1f}"
-        print(f"| {r['setting']} | {r['samples']} | {'yes' if r['int8'] else 'no'} | {r['max_length']} | {r['p50_s']:.2f} | "
+        print(f"| {r['setting']} | {r['samples']} | {r['precision']} | {r['max_length']} | {r['p50_s']:.2f} | "
               f"{r['p95_s']:.2f} | {r['overlap_top10']:.2f} | {faithfulness} |")
     (RESULTS / "explain.json").write_text(json.dumps({"version": version.id, "self_overlap": self_overlap, "rows": rows}, indent=2))
 

@@ -75,6 +75,9 @@ class TrainConfig:
     # reviews (modeling/ngram.py), its weight chosen on validation. The transformer alone is
     # what the loop fine-tunes; the linear part is refitted in seconds with it.
     ngram_companion: bool = False
+    # Autocast precision of forward passes: "auto" = bf16 where the CPU (or GPU) runs it
+    # natively, else fp32 (modeling/precision.py); "fp32", "bf16" or "fp16" (CUDA) to insist.
+    precision: str = "auto"
 
     def __post_init__(self):
         if self.truncation not in ("head", "head_tail"):
@@ -83,6 +86,10 @@ class TrainConfig:
             raise ValueError("at least one training phase is needed")
         if self.max_length < 8:
             raise ValueError("max_length must be at least 8")
+        from modeling.precision import PRECISIONS
+
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
 
     @property
     def epochs(self) -> int:

@@ -27,11 +27,13 @@ import torch
 from torch import nn
 
 from modeling.encoders import pad_batch, transformer_layers
+from modeling.precision import autocast
 
 
-def frozen_weights_hash(model, frozen: int) -> str:
-    """SHA-256 of the embeddings' and the bottom `frozen` layers' weights."""
-    digest = hashlib.sha256(f"frozen={frozen};".encode())
+def frozen_weights_hash(model, frozen: int, precision: str = "fp32") -> str:
+    """SHA-256 of the embeddings' and the bottom `frozen` layers' weights, and of the precision
+    their outputs are computed at."""
+    digest = hashlib.sha256(f"frozen={frozen};".encode() if precision == "fp32" else f"frozen={frozen};precision={precision};".encode())
     modules = [model.base_model.embeddings, *list(transformer_layers(model))[:frozen]]
     for module in modules:
         for name, tensor in sorted(module.state_dict().items()):
@@ -53,9 +55,10 @@ class FrozenCache:
         key = hashlib.sha256(np.asarray(ids, dtype=np.int32).tobytes()).hexdigest()
         return self.root / namespace[:32] / key[:2] / f"{key}.npy"
 
-    def states(self, model, sequences: list[list[int]], *, frozen: int, pad_id: int, device, batch_size: int = 64) -> list[np.ndarray]:
+    def states(self, model, sequences: list[list[int]], *, frozen: int, pad_id: int, device, batch_size: int = 64,
+               precision: str = "fp32") -> list[np.ndarray]:
         """The hidden states after `frozen` layers for every sequence (computed once, then read)."""
-        namespace = frozen_weights_hash(model, frozen)
+        namespace = frozen_weights_hash(model, frozen, precision)
         paths = [self._path(namespace, seq) for seq in sequences]
         missing = [i for i, p in enumerate(paths) if not p.exists()]
         self.hits += len(sequences) - len(missing)
@@ -64,7 +67,7 @@ class FrozenCache:
             was_training = model.training
             model.eval()
             missing.sort(key=lambda i: len(sequences[i]))
-            with torch.inference_mode():
+            with torch.inference_mode(), autocast(device, precision):
                 for start in range(0, len(missing), batch_size):
                     batch = missing[start : start + batch_size]
                     ids, mask = pad_batch([sequences[i] for i in batch], pad_id)

@@ -16,6 +16,8 @@ from modeling import registry
 from modeling.config import LABELS
 from modeling.data import clean_text
 from modeling.ngram import NgramModel, combine
+from modeling.precision import autocast
+from modeling.precision import resolve as resolve_precision
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +26,9 @@ class Predictor:
     """A loaded, verified version answering `predict_proba(texts)` in length-sorted batches.
 
     Tokenization follows the version's manifest (max_length, truncation). `max_length` may be
-    lowered for a cheaper pass (explanations' perturbations use this).
+    lowered for a cheaper pass (explanations' perturbations use this). `precision` is the
+    forward pass's autocast ("auto": bf16 where the hardware has it, modeling/precision.py);
+    an int8 copy (`quantize`) runs its own kernels and ignores it.
     """
 
     def __init__(
@@ -38,6 +42,7 @@ class Predictor:
         max_length: int | None = None,
         inference: dict | None = None,
         quantize: bool = False,
+        precision: str = "auto",
     ):
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -71,6 +76,7 @@ class Predictor:
                 # int8 Linear path still works and halves the cost of a CPU forward pass.
                 warnings.simplefilter("ignore")
                 self.model = torch.ao.quantization.quantize_dynamic(self.model, {torch.nn.Linear}, dtype=torch.qint8)
+        self.precision = "int8" if self.quantized else resolve_precision(precision, self.device)
         if self.model.config.num_labels != len(LABELS):
             raise registry.VerificationError(f"{self.path}: model has {self.model.config.num_labels} labels, expected {len(LABELS)}")
         # The version's n-gram companion, if it has one: served averaged with the transformer.
@@ -78,7 +84,7 @@ class Predictor:
 
     def __repr__(self) -> str:
         companion = f" + n-gram {self.ngram.weight:.2f}" if self.ngram is not None else ""
-        return f"<Predictor {self.version_id} max_length={self.max_length}{' int8' if self.quantized else ''}{companion}>"
+        return f"<Predictor {self.version_id} max_length={self.max_length} {self.precision}{companion}>"
 
     def encode(self, texts: Sequence[str]) -> list[list[int]]:
         from modeling.encoders import encode
@@ -112,7 +118,7 @@ class Predictor:
             from tqdm.auto import tqdm
 
             starts = tqdm(starts, desc=desc, unit="batch", leave=False, mininterval=2)
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast(self.device, "fp32" if self.quantized else self.precision):
             for start in starts:
                 batch = order[start : start + self.batch_size]
                 ids, mask = pad_batch([sequences[i] for i in batch], pad_id)

@@ -37,6 +37,8 @@ from modeling.encoders import (
     transformer_layers,
 )
 from modeling.frozen_cache import FrozenCache, batch_states, top_layers_only
+from modeling.precision import autocast
+from modeling.precision import resolve as resolve_precision
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +157,8 @@ def _scheduler(optimizer, total_steps: int, warmup_ratio: float):
 
 
 @torch.inference_mode()
-def predict_logits(model, sequences: list[list[int]], *, pad_id: int, batch_size: int, device: torch.device, desc: str | None = None) -> np.ndarray:
+def predict_logits(model, sequences: list[list[int]], *, pad_id: int, batch_size: int, device: torch.device,
+                   desc: str | None = None, precision: str = "fp32") -> np.ndarray:
     """Logits for pre-tokenized sequences, batched by length, in input order."""
     model.eval()
     order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
@@ -163,16 +166,10 @@ def predict_logits(model, sequences: list[list[int]], *, pad_id: int, batch_size
     batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
     for batch in tqdm(batches, desc=desc, disable=desc is None, leave=False, mininterval=2):
         ids, mask = pad_batch([sequences[i] for i in batch], pad_id)
-        logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
+        with autocast(device, precision):
+            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
         out[batch] = logits.float().cpu().numpy()
     return out
-
-
-def _autocast(device: torch.device):
-    if device.type == "cuda":
-        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.autocast("cuda", dtype=dtype)
-    return torch.autocast("cpu", enabled=False)
 
 
 def _save_checkpoint(work_dir: Path, model, optimizer, scheduler, state: TrainState, config: TrainConfig) -> None:
@@ -236,6 +233,7 @@ def train(
     if threads > 0:
         torch.set_num_threads(threads)
     dev = pick_device(device)
+    precision = resolve_precision(config.precision, dev)
     seed_everything(config.seed)
 
     source = str(init_from) if init_from else config.base_model
@@ -284,7 +282,7 @@ def train(
         if frozen_cache is not None and frozen > 0:
             before = (frozen_cache.hits, frozen_cache.misses)
             cached = frozen_cache.states(model, train_seqs, frozen=frozen, pad_id=pad_id, device=dev,
-                                         batch_size=config.eval_batch_size)
+                                         batch_size=config.eval_batch_size, precision=precision)
             state.cache_hits += frozen_cache.hits - before[0]
             state.cache_misses += frozen_cache.misses - before[1]
         optimizer = _optimizer(model, config, phase.lr)
@@ -311,7 +309,7 @@ def train(
             for batch in batches[state.batch :]:
                 ids, mask = pad_batch([train_seqs[i] for i in batch], pad_id)
                 targets = torch.as_tensor(train_labels[batch], dtype=torch.long, device=dev)
-                with _autocast(dev):
+                with autocast(dev, precision):
                     if cached is None:
                         logits = model(input_ids=ids.to(dev), attention_mask=mask.to(dev)).logits
                     else:
@@ -350,7 +348,7 @@ def train(
 
             # --- end of epoch (or of the budget): validate, keep the best, checkpoint ----------
             logits = predict_logits(model, val_seqs, pad_id=pad_id, batch_size=config.eval_batch_size, device=dev,
-                                    desc="validation" if show_progress else None)
+                                    desc="validation" if show_progress else None, precision=precision)
             val_accuracy = float((logits.argmax(-1) == val_labels).mean())
             entry = {
                 "phase": state.phase + 1,
@@ -414,6 +412,7 @@ def train(
         "validation_rows": len(val_seqs),
         "duration_s": round(time.monotonic() - started, 1),
         "device": dev.type,
+        "precision": precision,
         "frozen_cache": {"hits": state.cache_hits, "misses": state.cache_misses} if frozen_cache else None,
         "init_from": str(init_from) if init_from else None,
         "history": state.history,

@@ -224,6 +224,7 @@ def explainer_for(version: ModelVersion):
                 threads=settings.SENTIMENT_TORCH_THREADS,
                 max_length=settings.SENTIMENT_EXPLAIN_MAX_LENGTH or None,
                 quantize=settings.SENTIMENT_EXPLAIN_QUANTIZE,
+                precision=settings.SENTIMENT_PRECISION,
             )
             while len(_explainers) >= 2:
                 _explainers.pop(next(iter(_explainers)))
@@ -238,7 +239,7 @@ def compute_explanation(row: Explanation) -> dict:
     predictor = explainer_for(row.model_version)
     params = {"num_samples": 1000, "num_features": 10, "max_words": 200, "seed": 0, **row.params}
     result = explain(row.prediction.review.text, predictor.predict_proba, **params)
-    result["settings"] = {"quantized": predictor.quantized, "max_length": predictor.max_length}
+    result["settings"] = {"quantized": predictor.quantized, "precision": predictor.precision, "max_length": predictor.max_length}
     return {"result": result}
 
 

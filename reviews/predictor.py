@@ -25,6 +25,7 @@ def _load(version_id: str) -> Predictor:
         Path(settings.SENTIMENT_MODEL_STORE) / version_id,
         batch_size=settings.SENTIMENT_PREDICT_BATCH_SIZE,
         threads=settings.SENTIMENT_TORCH_THREADS,
+        precision=settings.SENTIMENT_PRECISION,
     )
 
 

@@ -65,7 +65,7 @@ def best_full_accuracy() -> float | None:
 def _accuracy(path, texts: list[str], labels: list[int]) -> float | None:
     if not texts:
         return None
-    proba = Predictor(path, threads=settings.SENTIMENT_TORCH_THREADS).predict_proba(texts)
+    proba = Predictor(path, threads=settings.SENTIMENT_TORCH_THREADS, precision=settings.SENTIMENT_PRECISION).predict_proba(texts)
     return float((proba.argmax(1) == np.asarray(labels)).mean())
 
 

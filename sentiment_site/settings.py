@@ -6,6 +6,7 @@ from pathlib import Path
 from sentiment_site.env import (
     database_from_url,
     env_bool,
+    env_choice,
     env_float,
     env_int,
     env_int_list,
@@ -173,6 +174,9 @@ SENTIMENT_DATA_SOURCE = env_str("SENTIMENT_DATA_SOURCE", "packaged")
 SENTIMENT_DATA_SEED = env_int("SENTIMENT_DATA_SEED", 42)
 # torch intra-op threads per process; 0 lets torch decide.
 SENTIMENT_TORCH_THREADS = env_int("SENTIMENT_TORCH_THREADS", 0, minimum=0)
+# Forward-pass precision when predicting and explaining: auto = bf16 where the CPU has it natively
+# (AVX512-BF16/AMX: about 2.4x faster), else fp32 (modeling/precision.py).
+SENTIMENT_PRECISION = env_choice("SENTIMENT_PRECISION", "auto", ("auto", "fp32", "bf16"))
 # Longest review accepted, in characters.
 SENTIMENT_REVIEW_MAX_CHARS = env_int("SENTIMENT_REVIEW_MAX_CHARS", 20_000, minimum=1)
 # Texts per forward pass when predicting.

@@ -1,7 +1,7 @@
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from sentiment_site.env import database_from_url, env_bool, secret_key
+from sentiment_site.env import database_from_url, env_bool, env_choice, secret_key
 
 
 def test_sqlite_url_gets_wal_and_immediate_transactions(tmp_path):
@@ -41,3 +41,12 @@ def test_bad_boolean_is_refused(monkeypatch):
     monkeypatch.setenv("DJANGO_DEBUG", "maybe")
     with pytest.raises(ImproperlyConfigured, match="DJANGO_DEBUG"):
         env_bool("DJANGO_DEBUG", True)
+
+
+def test_bad_choice_is_refused_and_case_is_ignored(monkeypatch):
+    """A setting with a fixed set of values names the choices when given another."""
+    monkeypatch.setenv("SENTIMENT_PRECISION", "BF16")
+    assert env_choice("SENTIMENT_PRECISION", "auto", ("auto", "fp32", "bf16")) == "bf16"
+    monkeypatch.setenv("SENTIMENT_PRECISION", "half")
+    with pytest.raises(ImproperlyConfigured, match="auto, fp32, bf16"):
+        env_choice("SENTIMENT_PRECISION", "auto", ("auto", "fp32", "bf16"))

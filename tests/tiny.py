@@ -73,7 +73,7 @@ def toy_data(seed: int = 0, sizes=(240, 60, 100)) -> DatasetDict:
 
 def tiny_config(base_model: str, *, phases=(Phase("all", 6, 2e-3),), **changes) -> TrainConfig:
     values = dict(base_model=base_model, phases=phases, max_length=32, batch_size=16, eval_batch_size=64,
-                  warmup_ratio=0.1, patience=10, seed=0, checkpoint_every_s=1e9)
+                  warmup_ratio=0.1, patience=10, seed=0, checkpoint_every_s=1e9, precision="fp32")
     values.update(changes)
     return TrainConfig(**values)
 

@@ -40,7 +40,7 @@ class Command(BaseCommand):
         if split not in dataset:
             raise CommandError(f"data source {source} has no split {split!r} (it has: {', '.join(dataset)})")
         try:
-            predictor = Predictor(row.path, threads=settings.SENTIMENT_TORCH_THREADS)
+            predictor = Predictor(row.path, threads=settings.SENTIMENT_TORCH_THREADS, precision=settings.SENTIMENT_PRECISION)
         except registry.RegistryError as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(f"version {row.id} on {source} {split} ({len(dataset[split])} reviews)")
