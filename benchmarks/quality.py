@@ -28,6 +28,7 @@ import json
 import sys
 import tempfile
 import time
+from collections import defaultdict
 from pathlib import Path
 
 from _bootstrap import RESULTS
@@ -56,37 +57,38 @@ def quality_rows(predictor, baseline, baseline_fit_s: float, splits: dict, versi
     from modeling.evaluate import metrics_from_proba
     from modeling.ngram import combine
 
-    models = {f"served: {version_label}": {}}  # first row
-    timings = {}
+    served = f"served: {version_label}"
+    alone = "its transformer alone"
+    companion = f"its n-gram companion alone (weight {predictor.ngram.weight:.2f})" if predictor.ngram is not None else None
+    baseline_name = "TF-IDF 1-2 grams + logistic regression (fitted in this run)"
+    probas: dict[str, dict] = defaultdict(dict)  # model -> split -> probabilities; served first
+    seconds: dict[str, float] = defaultdict(float)  # part of the served model -> evaluation time
     for split, data in splits.items():
         texts = list(data["text"])
         started = time.monotonic()
         transformer = predictor.transformer_proba(texts, desc=f"{split}: transformer")
-        timings[("transformer", split)] = time.monotonic() - started
-        served = transformer
-        if predictor.ngram is not None:
+        seconds["transformer"] += time.monotonic() - started
+        probas[served][split] = transformer
+        if companion is not None:
             started = time.monotonic()
             ngram = predictor.ngram.predict_proba(texts)
-            timings[("ngram", split)] = time.monotonic() - started
-            served = combine(transformer, ngram, predictor.ngram.weight)
-            models.setdefault("its transformer alone", {})[split] = transformer
-            models.setdefault(f"its n-gram companion alone (weight {predictor.ngram.weight:.2f})", {})[split] = ngram
-        models[f"served: {version_label}"][split] = served
-        models.setdefault("TF-IDF 1-2 grams + logistic regression (fitted in this run)", {})[split] = baseline.predict_proba(texts)
+            seconds["ngram"] += time.monotonic() - started
+            probas[served][split] = combine(transformer, ngram, predictor.ngram.weight)
+            probas[alone][split] = transformer
+            probas[companion][split] = ngram
+        probas[baseline_name][split] = baseline.predict_proba(texts)
+    costs = {
+        served: f"{seconds['transformer'] + seconds['ngram']:.0f} s to evaluate",
+        alone: f"{seconds['transformer']:.0f} s to evaluate",
+        companion: f"{seconds['ngram']:.1f} s to evaluate",
+        baseline_name: f"{baseline_fit_s:.0f} s to fit",
+    }
     rows = []
-    for name, probas in models.items():
-        row = {"model": name}
-        for split, proba in probas.items():
+    for name, by_split in probas.items():
+        row = {"model": name, "cost": costs[name]}
+        for split, proba in by_split.items():
             metrics = metrics_from_proba(list(splits[split]["label"]), proba)
             row[split] = {k: metrics[k] for k in ("n", "accuracy", "precision", "recall", "f1")}
-        if name.startswith("served"):
-            row["cost"] = f"{sum(v for (part, _), v in timings.items()):.0f} s to evaluate"
-        elif name.startswith("its transformer"):
-            row["cost"] = f"{sum(v for (part, _), v in timings.items() if part == 'transformer'):.0f} s to evaluate"
-        elif name.startswith("its n-gram"):
-            row["cost"] = f"{sum(v for (part, _), v in timings.items() if part == 'ngram'):.1f} s to evaluate"
-        else:
-            row["cost"] = f"{baseline_fit_s:.0f} s to fit"
         rows.append(row)
     return rows
 
@@ -164,11 +166,13 @@ def main() -> None:
     django.setup()
     from django.conf import settings
 
-    from modeling.config import PROFILES, Phase, TrainConfig
+    from modeling.config import PROFILES, TrainConfig
     from modeling.data import load_reviews
+    from modeling.retrain import retrain_config
     from modeling.serving import Predictor
     from modeling.train import sample_indices
     from reviews.data import load
+    from reviews.retraining import retrain_schedule
 
     scratch = Path(tempfile.mkdtemp(prefix="quality-"))
     threads = settings.SENTIMENT_TORCH_THREADS
@@ -216,10 +220,11 @@ def main() -> None:
         if name == "retrain":
             mix, _ = retrain_mix(data, rt["train"], replay=200 if args.quick else settings.SENTIMENT_RETRAIN_REPLAY_SIZE,
                                       corrections=20 if args.quick else 100)
-            retrain_config = dataclasses.replace(
-                config or TrainConfig(), phases=(Phase("top_k", 1, settings.SENTIMENT_RETRAIN_LR, settings.SENTIMENT_RETRAIN_TOP_K),),
-                train_limit=None, checkpoint_every_s=1e9)
-            timing += time_training("retrain", retrain_config, {"train": mix, "validation": data["validation"]}, init_from=path,
+            # Exactly what the loop runs (reviews.retraining), from the same settings.
+            schedule = retrain_schedule()
+            candidate = retrain_config(config, schedule, base_model=settings.SENTIMENT_BASE_MODEL, seed=0)
+            timing += time_training("retrain", dataclasses.replace(candidate, checkpoint_every_s=1e9),
+                                    {"train": mix, "validation": data["validation"]}, init_from=None if schedule.from_base else path,
                                     cache_modes=args.cache.split(","), cache_root=scratch / "cache", threads=threads)
         elif name in PROFILES:
             profile = PROFILES[name]

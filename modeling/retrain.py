@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 from datasets import Dataset, concatenate_datasets
 
-from modeling.config import LABEL2ID
+from modeling.config import LABEL2ID, Phase, TrainConfig
 from modeling.data import FEATURES, clean_text
 
 
@@ -33,6 +33,26 @@ class MixConfig:
     # The replay sample stays the same from run to run, so the frozen-layer cache serves it again
     # and a run's cost grows with the feedback, not with IMDb.
     replay_seed: int = 0
+
+
+@dataclass(frozen=True)
+class RetrainSchedule:
+    """How a retrain fine-tunes: the top `top_k` layers continuing from the active model's
+    weights (on the frozen-layer cache), or, `from_base`, every layer from the base encoder."""
+
+    from_base: bool = False
+    epochs: int = 1
+    lr: float = 3e-5
+    top_k: int = 2
+
+
+def retrain_config(parent: TrainConfig | None, schedule: RetrainSchedule, *, base_model: str, seed: int) -> TrainConfig:
+    """The candidate's training configuration: the active version's recipe (tokenization,
+    n-gram companion, precision, ...) with the loop's schedule over the whole training mix."""
+    parent = parent or TrainConfig()
+    phase = Phase("all" if schedule.from_base else "top_k", schedule.epochs, schedule.lr, schedule.top_k)
+    return replace(parent, base_model=base_model if schedule.from_base else parent.base_model, phases=(phase,),
+                   train_limit=None, seed=seed)
 
 
 def is_holdout(correction_id: int, share: float) -> bool:

@@ -16,11 +16,11 @@ import numpy as np
 from datasets import DatasetDict, concatenate_datasets
 from django.conf import settings
 
-from modeling.config import LABEL2ID, Phase, TrainConfig
+from modeling.config import LABEL2ID, TrainConfig
 from modeling.data import clean_text, split_hash
 from modeling.frozen_cache import FrozenCache
 from modeling.pipeline import build_version
-from modeling.retrain import Correction, GateConfig, MixConfig, assemble_mix, gate
+from modeling.retrain import Correction, GateConfig, MixConfig, RetrainSchedule, assemble_mix, gate, retrain_config
 from modeling.serving import Predictor
 from reviews.data import load
 from reviews.models import Feedback, ModelVersion, TrainingRun
@@ -69,6 +69,16 @@ def _accuracy(path, texts: list[str], labels: list[int]) -> float | None:
     return float((proba.argmax(1) == np.asarray(labels)).mean())
 
 
+def retrain_schedule() -> RetrainSchedule:
+    """The loop's fine-tuning schedule, from the SENTIMENT_RETRAIN_* settings."""
+    return RetrainSchedule(
+        from_base=settings.SENTIMENT_RETRAIN_FROM == "base",
+        epochs=settings.SENTIMENT_RETRAIN_EPOCHS,
+        lr=settings.SENTIMENT_RETRAIN_LR,
+        top_k=settings.SENTIMENT_RETRAIN_TOP_K,
+    )
+
+
 def retrain(run: TrainingRun, *, progress=None) -> dict:
     """Train a candidate from the active model, gate it, and promote or reject it. Returns the
     TrainingRun fields to store; raises (and the run is marked failed) when it cannot run."""
@@ -103,18 +113,9 @@ def retrain(run: TrainingRun, *, progress=None) -> dict:
     counts["holdout"] = len(holdout_texts)
     TrainingRun.objects.filter(pk=run.pk).update(counts=counts, correction_ids=used_ids)
 
-    from_base = settings.SENTIMENT_RETRAIN_FROM == "base"
-    base_config = TrainConfig.from_dict(active.train_config) if active.train_config else TrainConfig()
-    config = TrainConfig.from_dict(
-        {
-            **base_config.to_dict(),
-            "base_model": settings.SENTIMENT_BASE_MODEL if from_base else base_config.base_model,
-            "phases": [Phase("all" if from_base else "top_k", settings.SENTIMENT_RETRAIN_EPOCHS,
-                             settings.SENTIMENT_RETRAIN_LR, settings.SENTIMENT_RETRAIN_TOP_K).__dict__],
-            "train_limit": None,
-            "seed": run.pk,
-        }
-    )
+    schedule = retrain_schedule()
+    parent_config = TrainConfig.from_dict(active.train_config) if active.train_config else None
+    config = retrain_config(parent_config, schedule, base_model=settings.SENTIMENT_BASE_MODEL, seed=run.pk)
     # An n-gram companion (if the active model has one) is refitted in seconds on every training
     # review plus the corrections, not only on the replay sample the transformer sees.
     ngram_data = None
@@ -129,7 +130,7 @@ def retrain(run: TrainingRun, *, progress=None) -> dict:
         data_seed=seed,
         store=settings.SENTIMENT_MODEL_STORE,
         work_dir=settings.SENTIMENT_CACHE_DIR / "training" / f"run-{run.pk}",
-        init_from=None if from_base else active.path,
+        init_from=None if schedule.from_base else active.path,
         resume=True,
         threads=settings.SENTIMENT_TORCH_THREADS,
         eval_splits=("test",),

@@ -70,8 +70,9 @@ def _fresh_rate_limits(request, settings, monkeypatch):
 
 
 @pytest.fixture
-def loop(settings, tmp_path, monkeypatch, staff):
-    """A tiny installation with an active first model trained on the toy aclImdb folder."""
+def loop(request, settings, tmp_path, monkeypatch, staff):
+    """A tiny installation with an active first model trained on the toy aclImdb folder
+    (indirect parameter: changes to its training configuration, e.g. an n-gram companion)."""
     base = make_model(tmp_path / "base", "bert")
     settings.SENTIMENT_BASE_MODEL = str(base)
     settings.SENTIMENT_DATA_SOURCE = f"aclimdb:{write_aclimdb(tmp_path / 'acl')}"
@@ -80,7 +81,8 @@ def loop(settings, tmp_path, monkeypatch, staff):
     settings.SENTIMENT_RETRAIN_REPLAY_SIZE = 120
     settings.SENTIMENT_RETRAIN_LR = 1e-3
     settings.SENTIMENT_RETRAIN_MIN_CORRECTIONS = 3
-    monkeypatch.setitem(modeling_config.PROFILES, "quick", tiny_config(str(base), phases=(Phase("all", 4, 2e-3),)))
+    changes = getattr(request, "param", {})
+    monkeypatch.setitem(modeling_config.PROFILES, "quick", tiny_config(str(base), phases=(Phase("all", 4, 2e-3),), **changes))
     settings.SENTIMENT_DATA_SPLIT = (18000, 60, 5000)
     from reviews import jobs, predictor
     from reviews.models import ModelVersion

@@ -134,3 +134,31 @@ def test_a_second_retrain_reuses_the_frozen_layer_cache(loop, staff, settings):
         costs.append(manifest["training"]["frozen_cache"])
     assert costs[0]["misses"] > 0
     assert costs[1]["hits"] >= settings.SENTIMENT_RETRAIN_REPLAY_SIZE and costs[1]["misses"] == 0
+
+
+@pytest.mark.parametrize("loop", [{"ngram_companion": True}], indirect=True)
+def test_a_retrain_refits_the_active_versions_ngram_companion_on_the_corrections(loop, staff):
+    """An active version served with an n-gram companion: the candidate keeps the parent's
+    regularisation, refits the companion on the whole training split plus the corrections used,
+    chooses its weight again, and is served (and gated) as transformer + companion."""
+    import json
+
+    from modeling.ngram import NgramModel
+
+    parent = NgramModel.load(loop.path)
+    assert parent is not None
+    approved_corrections(staff, 6)
+    run, _ = training_run_request(trigger=TrainingRun.Trigger.MANUAL, user=staff)
+    assert jobs.process_training_runs(worker_id="w") == 1
+    run.refresh_from_db()
+    assert run.status == WorkStatus.DONE, run.error
+    candidate = ModelVersion.objects.get(pk=run.model_version_id)
+    companion = NgramModel.load(candidate.path)
+    assert companion is not None and companion.config == parent.config
+    manifest = json.loads((candidate.path / "manifest.json").read_text())
+    train_rows = loop.data["splits"]["train"]["rows"]
+    assert run.counts["feedback_rows"] > 0
+    assert manifest["ngram"]["train_rows"] == train_rows + run.counts["feedback_rows"]
+    assert 0.0 <= manifest["ngram"]["weight"] <= 1.0
+    assert set(manifest["metrics"]["test"]["parts"]) == {"transformer", "ngram", "ngram_weight"}
+    registry.verify(candidate.path)  # the companion's files are checksummed with the weights
