@@ -206,29 +206,44 @@ def heartbeat(*, worker_id: str, started_at, doing: str = "") -> None:
 
 # --- explanations ---------------------------------------------------------------------------
 
-_explainers: dict[str, object] = {}
+_explainers: dict[tuple, object] = {}
 _explainers_lock = threading.Lock()
 
 
+def explain_precision() -> str:
+    """How perturbed texts are classified (SENTIMENT_EXPLAIN_PRECISION): "auto" is bf16 where the
+    CPU computes it natively and an int8 copy of the model elsewhere (benchmarks/explain.py)."""
+    from modeling.precision import resolve
+
+    mode = settings.SENTIMENT_EXPLAIN_PRECISION
+    if mode != "auto":
+        return mode
+    served = resolve(settings.SENTIMENT_PRECISION, "cpu")
+    return "int8" if served == "fp32" else served
+
+
 def explainer_for(version: ModelVersion):
-    """The predictor that classifies a version's perturbed texts: cheaper settings (int8,
-    shorter max_length) chosen by benchmarks/explain.py. Kept per version (the last two)."""
+    """The predictor that classifies a version's perturbed texts: the settings chosen by
+    benchmarks/explain.py (precision, max_length). Kept per version and settings (the last two)."""
     from modeling.serving import Predictor
 
+    mode = explain_precision()
+    max_length = settings.SENTIMENT_EXPLAIN_MAX_LENGTH or None
+    key = (version.id, mode, max_length)
     with _explainers_lock:
-        predictor = _explainers.get(version.id)
+        predictor = _explainers.get(key)
         if predictor is None:
             predictor = Predictor(
                 version.path,
                 batch_size=settings.SENTIMENT_EXPLAIN_BATCH_SIZE,
                 threads=settings.SENTIMENT_TORCH_THREADS,
-                max_length=settings.SENTIMENT_EXPLAIN_MAX_LENGTH or None,
-                quantize=settings.SENTIMENT_EXPLAIN_QUANTIZE,
-                precision=settings.SENTIMENT_PRECISION,
+                max_length=max_length,
+                quantize=mode == "int8",
+                precision="fp32" if mode == "int8" else mode,
             )
             while len(_explainers) >= 2:
                 _explainers.pop(next(iter(_explainers)))
-            _explainers[version.id] = predictor
+            _explainers[key] = predictor
         return predictor
 
 
@@ -237,7 +252,9 @@ def compute_explanation(row: Explanation) -> dict:
 
     row = Explanation.objects.select_related("prediction__review", "model_version").get(pk=row.pk)
     predictor = explainer_for(row.model_version)
-    params = {"num_samples": 1000, "num_features": 10, "max_words": 200, "seed": 0, **row.params}
+    # A row carries the settings it was asked with; older rows may lack some.
+    params = {"num_samples": settings.SENTIMENT_EXPLAIN_NUM_SAMPLES, "num_features": settings.SENTIMENT_EXPLAIN_NUM_FEATURES,
+              "max_words": settings.SENTIMENT_EXPLAIN_MAX_WORDS, "seed": settings.SENTIMENT_EXPLAIN_SEED, **row.params}
     result = explain(row.prediction.review.text, predictor.predict_proba, **params)
     result["settings"] = {"quantized": predictor.quantized, "precision": predictor.precision, "max_length": predictor.max_length}
     return {"result": result}

@@ -175,7 +175,7 @@ SENTIMENT_DATA_SEED = env_int("SENTIMENT_DATA_SEED", 42)
 # torch intra-op threads per process; 0 lets torch decide.
 SENTIMENT_TORCH_THREADS = env_int("SENTIMENT_TORCH_THREADS", 0, minimum=0)
 # Forward-pass precision when predicting and explaining: auto = bf16 where the CPU has it natively
-# (AVX512-BF16/AMX: about 2.4x faster), else fp32 (modeling/precision.py).
+# (AVX512-BF16/AMX: forward passes about 2.2x faster), else fp32 (modeling/precision.py).
 SENTIMENT_PRECISION = env_choice("SENTIMENT_PRECISION", "auto", ("auto", "fp32", "bf16"))
 # Longest review accepted, in characters.
 SENTIMENT_REVIEW_MAX_CHARS = env_int("SENTIMENT_REVIEW_MAX_CHARS", 20_000, minimum=1)
@@ -219,14 +219,15 @@ SENTIMENT_WORKER_ALIVE_SECONDS = env_int("SENTIMENT_WORKER_ALIVE_SECONDS", 30, m
 # Web server: gunicorn worker processes for `make run`.
 SENTIMENT_WEB_WORKERS = env_int("SENTIMENT_WEB_WORKERS", 2, minimum=1)
 # --- Explanations (LIME); defaults chosen by benchmarks/explain.py, see the README ---
-SENTIMENT_EXPLAIN_NUM_SAMPLES = env_int("SENTIMENT_EXPLAIN_NUM_SAMPLES", 1000, minimum=10)
+SENTIMENT_EXPLAIN_NUM_SAMPLES = env_int("SENTIMENT_EXPLAIN_NUM_SAMPLES", 500, minimum=10)
 SENTIMENT_EXPLAIN_NUM_FEATURES = env_int("SENTIMENT_EXPLAIN_NUM_FEATURES", 10, minimum=1)
 SENTIMENT_EXPLAIN_MAX_WORDS = env_int("SENTIMENT_EXPLAIN_MAX_WORDS", 200, minimum=1)
 SENTIMENT_EXPLAIN_SEED = env_int("SENTIMENT_EXPLAIN_SEED", 0)
 # Tokens per perturbed text (0 = the version's own max_length).
 SENTIMENT_EXPLAIN_MAX_LENGTH = env_int("SENTIMENT_EXPLAIN_MAX_LENGTH", 0, minimum=0)
-# Classify perturbations with an int8 copy of the model (about twice as fast on a CPU).
-SENTIMENT_EXPLAIN_QUANTIZE = env_bool("SENTIMENT_EXPLAIN_QUANTIZE", True)
+# How perturbations are classified: auto = bf16 where the CPU has it natively, else an int8 copy of
+# the model (about twice as fast as fp32 there); or fp32, bf16, int8.
+SENTIMENT_EXPLAIN_PRECISION = env_choice("SENTIMENT_EXPLAIN_PRECISION", "auto", ("auto", "fp32", "bf16", "int8"))
 SENTIMENT_EXPLAIN_BATCH_SIZE = env_int("SENTIMENT_EXPLAIN_BATCH_SIZE", 64, minimum=1)
 # --- The feedback loop (retraining on approved corrections) ---
 # When the worker checks for enough new corrections (cron: minute hour day month weekday).

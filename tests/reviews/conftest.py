@@ -180,4 +180,4 @@ def at_once(func, args_list) -> list:
 def small_explanations(settings):
     """Explanations cheap enough for tests: few samples, the full-precision model."""
     settings.SENTIMENT_EXPLAIN_NUM_SAMPLES = 60
-    settings.SENTIMENT_EXPLAIN_QUANTIZE = False
+    settings.SENTIMENT_EXPLAIN_PRECISION = "fp32"

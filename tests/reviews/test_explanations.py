@@ -113,3 +113,39 @@ def test_staff_see_the_explanation_in_the_admin(client, active_model, staff):
 
     page = client.get(reverse("admin:reviews_feedback_change", args=[Feedback.objects.get().pk])).content.decode()
     assert '<mark class="w-' in page and "Top words" in page
+
+
+@pytest.mark.parametrize(
+    "explain, served, native, expected",
+    [
+        ("auto", "auto", True, "bf16"),  # bf16 in hardware: the fastest pass here
+        ("auto", "auto", False, "int8"),  # no native bf16: the int8 copy beats fp32
+        ("auto", "fp32", True, "int8"),
+        ("fp32", "auto", True, "fp32"),
+        ("int8", "auto", True, "int8"),
+    ],
+)
+def test_perturbations_are_classified_at_the_chosen_precision(settings, monkeypatch, explain, served, native, expected):
+    from modeling import precision
+
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: native)
+    settings.SENTIMENT_EXPLAIN_PRECISION = explain
+    settings.SENTIMENT_PRECISION = served
+    assert jobs.explain_precision() == expected
+
+
+def test_the_explainer_follows_its_settings_and_says_how_it_ran(active_model, settings):
+    """A changed setting gives another explainer; the result records how perturbations ran."""
+    settings.SENTIMENT_EXPLAIN_PRECISION = "int8"
+    quantized = jobs.explainer_for(active_model)
+    settings.SENTIMENT_EXPLAIN_PRECISION = "fp32"
+    plain = jobs.explainer_for(active_model)
+    assert (quantized.precision, plain.precision) == ("int8", "fp32")
+    assert jobs.explainer_for(active_model) is plain
+    from reviews.services import review_submit
+
+    prediction = review_submit(text="a wonderful, moving film", session_key="s")
+    row, _ = explanation_request(prediction=prediction)
+    jobs.process_explanations(worker_id="w")
+    row.refresh_from_db()
+    assert row.status == WorkStatus.DONE and row.result["settings"]["precision"] == "fp32"
