@@ -2,7 +2,8 @@
 
 On a CPU with AVX512-BF16 or AMX (recent Xeon and EPYC), autocast to bfloat16 makes a training
 step about 1.7x and a forward pass about 2.2x faster than float32 (`benchmarks/precision.py` on
-the 2-core EPYC this project is developed on, which also shows the served accuracy unchanged). Weights and optimizer state stay float32; only the autocast region changes.
+the 2-core EPYC this project is developed on, which also shows the served accuracy unchanged).
+Weights and optimizer state stay float32; only the autocast region changes.
 """
 
 from __future__ import annotations
