@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 
 import numpy as np
@@ -48,6 +49,7 @@ def main() -> None:
     django.setup()
     import torch
     from django.conf import settings
+    from django.db import DatabaseError
 
     from modeling import precision
     from modeling.encoders import encode, load_classifier, load_tokenizer, pad_batch
@@ -62,7 +64,13 @@ def main() -> None:
     print(f"CPU computes bf16 natively: {'yes' if native else 'no'}; SENTIMENT_PRECISION=auto means "
           f"{precision.resolve('auto', 'cpu')} here; torch threads {torch.get_num_threads()}")
 
-    version = ModelVersion.objects.get(pk=args.version) if args.version else model_version_active()
+    try:
+        version = ModelVersion.objects.get(pk=args.version) if args.version else model_version_active()
+    except DatabaseError as exc:  # an installation not migrated yet: the speed rows still run
+        if args.version:
+            sys.exit(f"cannot read model versions: {exc} (run manage.py migrate)")
+        print(f"no model versions to read ({exc}); quality rows skipped")
+        version = None
     data = load(version.data.get("source") if version else None)
     base = settings.SENTIMENT_BASE_MODEL
     tokenizer = load_tokenizer(base)
