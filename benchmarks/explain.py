@@ -4,7 +4,8 @@
 
 On test-split reviews near the median length, with a trained version (default: the active one):
 - the reference is the library's own `LimeTextExplainer` at its default 5,000 samples on the
-  model as served (SENTIMENT_PRECISION: bf16 where the CPU has it natively), cached in benchmarks/results/ so reruns are cheap; a second reference
+  model as served (SENTIMENT_PRECISION: bf16 where the CPU has it natively), cached in
+  benchmarks/reference/ (keyed by weights and precision) so reruns are cheap; a second reference
   run with another seed shows how much the reference agrees with itself;
 - each candidate setting is timed (p50, p95 per explanation), its top-10 words compared with the
   reference's top-10 (overlap), and its faithfulness measured: how much the predicted class's
@@ -94,6 +95,7 @@ def main() -> None:
 
     django.setup()
     from django.conf import settings
+
     from modeling.explain import explain, remove_words
     from modeling.serving import Predictor
     from reviews.data import load
@@ -111,8 +113,7 @@ def main() -> None:
     cache_file.parent.mkdir(parents=True, exist_ok=True)
     cache = json.loads(cache_file.read_text()) if cache_file.exists() else {}
     weights = full.manifest["files"].get("model.safetensors") or version.id
-    # References computed at another precision are other references (fp32 keys predate the setting).
-    key_prefix = weights[:16] if full.precision == "fp32" else f"{weights[:16]}:{full.precision}"
+    key_prefix = f"{weights[:16]}:{full.precision}"  # another precision makes other references
 
     refs, refs2 = [], []
     for text in texts:

@@ -19,8 +19,8 @@ import statistics
 import sys
 import time
 
+import _bootstrap  # noqa: F401  (sets up paths and settings first)
 import numpy as np
-from _bootstrap import RESULTS  # noqa: F401  (sets up the path and settings)
 
 
 def timed(func, repeats: int) -> float:

@@ -187,7 +187,7 @@ def main() -> None:
     else:
         data = load_reviews("packaged")
         path = quick_version(scratch / "store", data)
-    predictor = Predictor(path, batch_size=64, threads=threads)
+    predictor = Predictor(path, batch_size=64, threads=threads, precision=settings.SENTIMENT_PRECISION)
     manifest = predictor.manifest
     rt = load_reviews("packaged-rt")
     train_rows = data["train"]

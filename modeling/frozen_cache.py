@@ -33,7 +33,7 @@ from modeling.precision import autocast
 def frozen_weights_hash(model, frozen: int, precision: str = "fp32") -> str:
     """SHA-256 of the embeddings' and the bottom `frozen` layers' weights, and of the precision
     their outputs are computed at."""
-    digest = hashlib.sha256(f"frozen={frozen};".encode() if precision == "fp32" else f"frozen={frozen};precision={precision};".encode())
+    digest = hashlib.sha256(f"frozen={frozen};precision={precision};".encode())
     modules = [model.base_model.embeddings, *list(transformer_layers(model))[:frozen]]
     for module in modules:
         for name, tensor in sorted(module.state_dict().items()):

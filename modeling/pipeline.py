@@ -71,7 +71,10 @@ def build_version(
     summary = training_summary(model_dir)
     if progress is not None:
         progress({"kind": "evaluate", "splits": list(eval_splits)})
-    predictor = Predictor(model_dir, verify=False, inference=inference_settings(config), batch_size=config.eval_batch_size)
+    # Evaluated at the precision it was trained and validated at (the companion's weight is chosen
+    # on validation probabilities from training).
+    predictor = Predictor(model_dir, verify=False, inference=inference_settings(config), batch_size=config.eval_batch_size,
+                          precision=config.precision)
     companion = None
     if config.ngram_companion:
         if progress is not None:

@@ -39,8 +39,9 @@ def resolve(precision: str, device: torch.device | str) -> str:
 
 
 def autocast(device: torch.device | str, precision: str):
-    """A context that runs the forward pass at `precision` (already resolved) on `device`."""
+    """A context that runs the forward pass at `precision` (already resolved) on `device`: bf16 or
+    fp16 autocast; anything else (fp32, an int8 model's own kernels) runs as it is."""
     device = torch.device(device)
-    if precision == "fp32" or device.type not in ("cpu", "cuda"):
+    if precision not in ("bf16", "fp16") or device.type not in ("cpu", "cuda"):
         return contextlib.nullcontext()
     return torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)

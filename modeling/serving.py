@@ -118,7 +118,7 @@ class Predictor:
             from tqdm.auto import tqdm
 
             starts = tqdm(starts, desc=desc, unit="batch", leave=False, mininterval=2)
-        with torch.inference_mode(), autocast(self.device, "fp32" if self.quantized else self.precision):
+        with torch.inference_mode(), autocast(self.device, self.precision):
             for start in starts:
                 batch = order[start : start + self.batch_size]
                 ids, mask = pad_batch([sequences[i] for i in batch], pad_id)
