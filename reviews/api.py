@@ -563,6 +563,11 @@ class ExplanationResultSerializer(serializers.Serializer):
     capped = serializers.BooleanField(help_text="Only the most frequent words of a long review were examined.")
     num_samples = serializers.IntegerField()
     unique_samples = serializers.IntegerField()
+    selection = serializers.ChoiceField(
+        choices=["gcv", "lime"], required=False,
+        help_text="How the top words were chosen: gcv (ridge with a cross-validated penalty) or lime "
+        "(LIME's own); absent from explanations made before it was recorded.",
+    )
     seconds = serializers.FloatField()
 
     class Meta:

@@ -195,8 +195,8 @@ EXPLANATION_RESULT = {
     "label": "positive", "probabilities": PROBS_POS, "explained_label": "positive", "score": 0.83,
     "words": [{"word": "superb", "weight": 0.412, "spans": [[2, 8]]},
               {"word": "boring", "weight": -0.127, "spans": [[40, 46]]}],
-    "words_total": 12, "words_considered": 12, "capped": False, "num_samples": 1000, "unique_samples": 988,
-    "seconds": 1.9,
+    "words_total": 12, "words_considered": 12, "capped": False, "num_samples": 500, "unique_samples": 499,
+    "selection": "gcv", "seconds": 2.9,
 }
 EXPLANATION = {"id": 3, "prediction_id": 17, "model_version": VERSION, "status": "done", "error": "",
                "created_at": EARLIER, "finished_at": NOW, "result": EXPLANATION_RESULT}

@@ -21,7 +21,7 @@ from reviews import work
 from reviews.data import load
 from reviews.models import Explanation, ModelVersion, TrainingRun
 from reviews.retraining import fault_point, frozen_cache
-from reviews.services import model_version_register
+from reviews.services import explanation_params, model_version_register
 
 log = logging.getLogger(__name__)
 
@@ -253,8 +253,7 @@ def compute_explanation(row: Explanation) -> dict:
     row = Explanation.objects.select_related("prediction__review", "model_version").get(pk=row.pk)
     predictor = explainer_for(row.model_version)
     # A row carries the settings it was asked with; older rows may lack some.
-    params = {"num_samples": settings.SENTIMENT_EXPLAIN_NUM_SAMPLES, "num_features": settings.SENTIMENT_EXPLAIN_NUM_FEATURES,
-              "max_words": settings.SENTIMENT_EXPLAIN_MAX_WORDS, "seed": settings.SENTIMENT_EXPLAIN_SEED, **row.params}
+    params = {**explanation_params(), **row.params}
     result = explain(row.prediction.review.text, predictor.predict_proba, **params)
     result["settings"] = {"quantized": predictor.quantized, "precision": predictor.precision, "max_length": predictor.max_length}
     return {"result": result}

@@ -243,15 +243,21 @@ def api_token_issue(*, user, rotate: bool = False):
     return token
 
 
-def explanation_request(*, prediction: Prediction) -> tuple[Explanation, bool]:
-    """Ask for an explanation of a prediction by the version that made it. One per prediction:
-    asked again (even twice at once) the existing one is returned; a failed one is retried."""
-    params = {
+def explanation_params() -> dict:
+    """The LIME settings an explanation is asked with (SENTIMENT_EXPLAIN_*); kept on its row."""
+    return {
         "num_samples": settings.SENTIMENT_EXPLAIN_NUM_SAMPLES,
         "num_features": settings.SENTIMENT_EXPLAIN_NUM_FEATURES,
         "max_words": settings.SENTIMENT_EXPLAIN_MAX_WORDS,
         "seed": settings.SENTIMENT_EXPLAIN_SEED,
+        "selection": settings.SENTIMENT_EXPLAIN_SELECTION,
     }
+
+
+def explanation_request(*, prediction: Prediction) -> tuple[Explanation, bool]:
+    """Ask for an explanation of a prediction by the version that made it. One per prediction:
+    asked again (even twice at once) the existing one is returned; a failed one is retried."""
+    params = explanation_params()
     existing = Explanation.objects.filter(prediction=prediction).first()
     if existing is None:
         try:

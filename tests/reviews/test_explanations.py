@@ -144,8 +144,10 @@ def test_the_explainer_follows_its_settings_and_says_how_it_ran(active_model, se
     assert jobs.explainer_for(active_model) is plain
     from reviews.services import review_submit
 
+    settings.SENTIMENT_EXPLAIN_SELECTION = "lime"
     prediction = review_submit(text="a wonderful, moving film", session_key="s")
     row, _ = explanation_request(prediction=prediction)
     jobs.process_explanations(worker_id="w")
     row.refresh_from_db()
     assert row.status == WorkStatus.DONE and row.result["settings"]["precision"] == "fp32"
+    assert row.params["selection"] == row.result["selection"] == "lime"
