@@ -75,6 +75,12 @@ def browser_page(live_server, monkeypatch):
             page.set_default_timeout(30_000)
             yield page
         finally:
+            # While Playwright's loop runs, Django keeps the test body's database connection in
+            # that loop's context, not the thread's: close it here, or it outlives the test and
+            # PostgreSQL refuses to drop the test database at the end of the session.
+            from django.db import connections
+
+            connections.close_all()
             browser.close()
 
 
