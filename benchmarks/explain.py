@@ -138,9 +138,9 @@ def main() -> None:
             continue
         if args.quick:
             samples = min(samples, 300)
-        int8 = precision == "int8"
-        predictor = full if not int8 and max_length is None else Predictor(
-            version.path, batch_size=64, quantize=int8, max_length=max_length, precision=full.precision)
+        own = precision != "auto" or max_length is not None
+        predictor = Predictor(version.path, batch_size=64, max_length=max_length,
+                              precision=full.precision if precision == "auto" else precision) if own else full
         times, overlaps, drops, random_drops = [], [], [], []
         rng = random.Random(0)
         for text, ref, p0 in zip(texts, refs, base_proba):

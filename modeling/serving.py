@@ -27,8 +27,8 @@ class Predictor:
 
     Tokenization follows the version's manifest (max_length, truncation). `max_length` may be
     lowered for a cheaper pass (explanations' perturbations use this). `precision` is the
-    forward pass's autocast ("auto": bf16 where the hardware has it, modeling/precision.py);
-    an int8 copy (`quantize`) runs its own kernels and ignores it.
+    forward pass's autocast ("auto": bf16 where the hardware has it, modeling/precision.py), or
+    "int8": a dynamically quantized copy of the model on a CPU, which runs its own kernels.
     """
 
     def __init__(
@@ -41,7 +41,6 @@ class Predictor:
         verify: bool = True,
         max_length: int | None = None,
         inference: dict | None = None,
-        quantize: bool = False,
         precision: str = "auto",
     ):
         import torch
@@ -65,9 +64,11 @@ class Predictor:
             torch.set_num_threads(threads)
         self._torch = torch
         self.device = torch.device(device)
+        if precision == "int8" and self.device.type != "cpu":
+            raise ValueError("int8 (a dynamically quantized copy of the model) runs on a CPU only")
         self.tokenizer = AutoTokenizer.from_pretrained(self.path)
         self.model = AutoModelForSequenceClassification.from_pretrained(self.path).to(self.device).eval()
-        self.quantized = quantize and self.device.type == "cpu"
+        self.quantized = precision == "int8"
         if self.quantized:
             import warnings
 
@@ -76,7 +77,9 @@ class Predictor:
                 # int8 Linear path still works and halves the cost of a CPU forward pass.
                 warnings.simplefilter("ignore")
                 self.model = torch.ao.quantization.quantize_dynamic(self.model, {torch.nn.Linear}, dtype=torch.qint8)
-        self.precision = "int8" if self.quantized else resolve_precision(precision, self.device)
+            self.precision = "int8"
+        else:
+            self.precision = resolve_precision(precision, self.device)
         if self.model.config.num_labels != len(LABELS):
             raise registry.VerificationError(f"{self.path}: model has {self.model.config.num_labels} labels, expected {len(LABELS)}")
         # The version's n-gram companion, if it has one: served averaged with the transformer.

@@ -238,8 +238,7 @@ def explainer_for(version: ModelVersion):
                 batch_size=settings.SENTIMENT_EXPLAIN_BATCH_SIZE,
                 threads=settings.SENTIMENT_TORCH_THREADS,
                 max_length=max_length,
-                quantize=mode == "int8",
-                precision="fp32" if mode == "int8" else mode,
+                precision=mode,
             )
             while len(_explainers) >= 2:
                 _explainers.pop(next(iter(_explainers)))

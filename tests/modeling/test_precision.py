@@ -56,10 +56,12 @@ def test_bf16_training_is_recorded_and_serves_close_to_fp32(tiny_bert, toy, tmp_
     a, b = fp32.predict_proba(texts), bf16.predict_proba(texts)
     assert np.abs(a - b).max() < 0.05
     assert (a.argmax(1) == b.argmax(1)).mean() >= 0.95
-    int8 = Predictor(model_dir, verify=False, inference=inference, quantize=True, precision="bf16")
+    int8 = Predictor(model_dir, verify=False, inference=inference, precision="int8")
     assert int8.precision == "int8"  # the quantized copy runs its own kernels, without autocast
     c = int8.predict_proba(texts)
     assert c.dtype == np.float64 and (a.argmax(1) == c.argmax(1)).mean() >= 0.9
+    with pytest.raises(ValueError, match="CPU only"):
+        Predictor(model_dir, verify=False, inference=inference, device="cuda", precision="int8")
 
 
 def test_frozen_cache_rows_computed_in_bf16_are_other_rows(tiny_bert):
