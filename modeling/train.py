@@ -274,6 +274,10 @@ def train(
             progress(event)
 
     layer_count = len(transformer_layers(model))
+    # fp16 (CUDA without bf16) needs loss scaling or small gradients underflow; elsewhere the
+    # scaler passes everything through. After a resume it starts again from its default scale
+    # and finds its level within a few steps (a step whose gradients overflow is skipped).
+    scaler = torch.amp.GradScaler(dev.type, enabled=precision == "fp16")
     while state.phase < len(config.phases) and not state.done:
         phase = config.phases[state.phase]
         set_trainable(model, phase.trainable, phase.top_k)
@@ -318,9 +322,11 @@ def train(
                             logits = model(input_ids=ids.to(dev), attention_mask=mask.to(dev)).logits
                 loss = torch.nn.functional.cross_entropy(logits.float(), targets)
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                scaler.scale(loss).backward()
+                scaler.unscale_(optimizer)  # clip the true gradients
                 torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], config.max_grad_norm)
-                optimizer.step()
+                scaler.step(optimizer)
+                scaler.update()
                 scheduler.step()
                 state.batch += 1
                 state.step += 1
