@@ -79,6 +79,18 @@ def retrain_schedule() -> RetrainSchedule:
     )
 
 
+def mix_config(*, seed: int) -> MixConfig:
+    """A retrain's training mix, from the SENTIMENT_RETRAIN_* settings (`seed`: the run's)."""
+    return MixConfig(
+        replay_size=settings.SENTIMENT_RETRAIN_REPLAY_SIZE,
+        oversample=settings.SENTIMENT_RETRAIN_OVERSAMPLE,
+        max_feedback_share=settings.SENTIMENT_RETRAIN_MAX_FEEDBACK_SHARE,
+        max_per_person=settings.SENTIMENT_RETRAIN_MAX_PER_PERSON,
+        seed=seed,
+        replay_seed=settings.SENTIMENT_RETRAIN_REPLAY_SEED,
+    )
+
+
 def retrain(run: TrainingRun, *, progress=None) -> dict:
     """Train a candidate from the active model, gate it, and promote or reject it. Returns the
     TrainingRun fields to store; raises (and the run is marked failed) when it cannot run."""
@@ -100,14 +112,7 @@ def retrain(run: TrainingRun, *, progress=None) -> dict:
     mix, counts, used_ids = assemble_mix(
         data["train"],
         corrections,
-        MixConfig(
-            replay_size=settings.SENTIMENT_RETRAIN_REPLAY_SIZE,
-            oversample=settings.SENTIMENT_RETRAIN_OVERSAMPLE,
-            max_feedback_share=settings.SENTIMENT_RETRAIN_MAX_FEEDBACK_SHARE,
-            max_per_person=settings.SENTIMENT_RETRAIN_MAX_PER_PERSON,
-            seed=run.pk,
-            replay_seed=settings.SENTIMENT_RETRAIN_REPLAY_SEED,
-        ),
+        mix_config(seed=run.pk),
     )
     holdout_texts, holdout_labels = holdout_corrections()
     counts["holdout"] = len(holdout_texts)
