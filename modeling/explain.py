@@ -11,7 +11,7 @@ differs from `LimeTextExplainer` only in what makes it cheaper without changing 
   nil one (0.01). Both estimate the same weighted least-squares fit, and they agree when samples
   are plentiful; with few samples, the tuned penalty damps the noise that ~100 coefficients
   fitted to a few hundred samples pick up, so the words agree with a 5,000-sample LIME run as
-  well as LIME's own selection does with 1.2-1.5x the samples (benchmarks/explain.py).
+  well as LIME's own selection does with 1.1-1.5x the samples (benchmarks/explain_selection.py).
   `selection="lime"` is LIME's own choice (`feature_selection="auto"`);
 - a review with more distinct words than `max_words` has only the `max_words` most frequent
   ones perturbed (the rest stay as they are), and the result says so (`capped`);
