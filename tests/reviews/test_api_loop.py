@@ -27,6 +27,7 @@ def test_explanation_is_202_while_pending_then_200_with_the_result(api, active_m
     done = api.get(url("prediction-explanation", prediction["id"]))
     body = done.json()
     assert done.status_code == 200 and body["status"] == "done" and body["model_version"] == active_model.id
+    assert body["result"]["selection"] == "gcv"  # how the words were chosen (the default)
     words = body["result"]["words"]
     assert words and all("a superb wonderful film"[s:e] == w["word"] for w in words for s, e in w["spans"])
     again = api.post(url("prediction-explanation", prediction["id"]))
