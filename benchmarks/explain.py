@@ -58,11 +58,21 @@ def pick_reviews(texts: list[str], n: int) -> list[str]:
     return [texts[i] for i in sorted(order)]
 
 
+def reference_prefix(predictor, version_id: str) -> str:
+    """What a cached reference depends on: the model's weights and the precision it ran at."""
+    weights = predictor.manifest["files"].get("model.safetensors") or version_id
+    return f"{weights[:16]}:{predictor.precision}"  # another precision makes other references
+
+
+def reference_key(key_prefix: str, samples: int, seed: int, text: str) -> str:
+    return f"{key_prefix}:{samples}:{seed}:{hashlib.sha256(text.encode()).hexdigest()[:16]}"
+
+
 def reference(text: str, predict_proba, *, samples: int, seed: int, cache: dict, key_prefix: str) -> list[str]:
     """The library's LimeTextExplainer top-10 words and their weights towards 'positive' (cached)."""
     from lime.lime_text import LimeTextExplainer
 
-    key = f"{key_prefix}:{samples}:{seed}:{hashlib.sha256(text.encode()).hexdigest()[:16]}"
+    key = reference_key(key_prefix, samples, seed, text)
     if key not in cache:
         explainer = LimeTextExplainer(class_names=["negative", "positive"], random_state=seed)
         started = time.perf_counter()
@@ -114,8 +124,7 @@ def main() -> None:
     cache_file = REFERENCE_CACHE
     cache_file.parent.mkdir(parents=True, exist_ok=True)
     cache = json.loads(cache_file.read_text()) if cache_file.exists() else {}
-    weights = full.manifest["files"].get("model.safetensors") or version.id
-    key_prefix = f"{weights[:16]}:{full.precision}"  # another precision makes other references
+    key_prefix = reference_prefix(full, version.id)
 
     refs, refs2 = [], []
     for text in texts:

@@ -21,12 +21,12 @@ import sys
 
 import numpy as np
 from _bootstrap import RESULTS
-from explain import REFERENCE_CACHE, pick_reviews
+from explain import REFERENCE_CACHE, pick_reviews, reference_key, reference_prefix
 
 
 def pool_for(text: str, predict_proba, size: int, seed: int, path) -> dict:
     """`size` LIME samples of `text` (row 0: the text itself) and P(positive) for each, cached."""
-    from modeling.explain import _remove, word_spans
+    from modeling.explain import perturb, sample_masks, word_spans
 
     if path.exists():
         stored = np.load(path)
@@ -34,12 +34,8 @@ def pool_for(text: str, predict_proba, size: int, seed: int, path) -> dict:
             return {"masks": stored["masks"], "y": stored["y"]}
     spans = word_spans(text)
     features = list(spans)
-    rng = np.random.RandomState(seed)
-    masks = np.ones((size, len(features)), dtype=np.int8)
-    for row, removed in enumerate(rng.randint(1, len(features) + 1, size - 1), start=1):
-        masks[row, rng.choice(len(features), removed, replace=False)] = 0
-    texts = [_remove(text, [s for j in np.flatnonzero(m == 0) for s in spans[features[j]]]) for m in masks]
-    y = predict_proba(texts)[:, 1]
+    masks = sample_masks(len(features), size, seed)
+    y = predict_proba([perturb(text, spans, features, mask) for mask in masks])[:, 1]
     np.savez_compressed(path, masks=masks, y=y)
     return {"masks": masks, "y": y}
 
@@ -57,10 +53,10 @@ def main() -> None:
 
     django.setup()
     from django.conf import settings
-    from sklearn.linear_model import Ridge
+    from lime.lime_base import LimeBase
     from sklearn.metrics.pairwise import cosine_distances
 
-    from modeling.explain import _kernel, _select_gcv, word_spans
+    from modeling.explain import _kernel, gcv_selection, word_spans
     from modeling.serving import Predictor
     from reviews.data import load
     from reviews.selectors import model_version_active
@@ -71,19 +67,18 @@ def main() -> None:
     texts = pick_reviews(list(load(version.data.get("source"))["test"]["text"]), args.reviews)
     predictor = Predictor(version.path, batch_size=64, precision=settings.SENTIMENT_PRECISION)
     cache = json.loads(REFERENCE_CACHE.read_text()) if REFERENCE_CACHE.exists() else {}
-    key_prefix = f"{predictor.manifest['files']['model.safetensors'][:16]}:{predictor.precision}:5000"
-    folder = RESULTS / "explain_pools" / key_prefix.replace(":", "-")
+    key_prefix = reference_prefix(predictor, version.id)
+    folder = RESULTS / "explain_pools" / f"{key_prefix}:5000".replace(":", "-")
     folder.mkdir(parents=True, exist_ok=True)
 
-    def lime_choice(masks, y, weights, k):
-        coef = Ridge(alpha=0.01).fit(masks, y, sample_weight=weights).coef_  # LIME's highest_weights
-        return [int(j) for j in np.argsort(-np.abs(coef), kind="stable")[:k]]
+    def lime_choice(masks, y, weights, k):  # LIME's own code: feature_selection="auto" at 10 words
+        return list(LimeBase(_kernel).feature_selection(masks, y, weights, k, "highest_weights"))
 
-    choices = {"lime": lime_choice, "gcv": lambda masks, y, weights, k: _select_gcv(masks, y, weights, k)[0]}
+    choices = {"lime": lime_choice, "gcv": lambda masks, y, weights, k: gcv_selection(masks, y, weights, k)[0]}
     overlaps = {(name, n): [] for name in choices for n in sizes}
     for i, text in enumerate(texts):
         digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-        refs = [cache.get(f"{key_prefix}:{seed}:{digest}") for seed in (0, 1)]
+        refs = [cache.get(reference_key(key_prefix, 5000, seed, text)) for seed in (0, 1)]
         if None in refs:
             sys.exit("references missing for this model: run benchmarks/explain.py --references-only first")
         # The pool's seed comes from the text, so a review's pool is the same in any run.

@@ -125,11 +125,7 @@ def explain(
                 "words": [{"word": word, "weight": weight, "spans": [list(s) for s in spans[word]]}],
                 "unique_samples": 2, "seconds": round(time.perf_counter() - started, 3)}
 
-    rng = np.random.RandomState(seed)
-    masks = np.ones((num_samples, d), dtype=np.int8)
-    sizes = rng.randint(1, d + 1, num_samples - 1)  # as LIME: remove 1 .. d of the words
-    for row, size in enumerate(sizes, start=1):
-        masks[row, rng.choice(d, size, replace=False)] = 0
+    masks = sample_masks(d, num_samples, seed)
 
     # Classify each distinct perturbed text once.
     texts, index = [], {}
@@ -137,9 +133,8 @@ def explain(
     for row in range(num_samples):
         key = masks[row].tobytes()
         if key not in index:
-            removed = [s for j in np.flatnonzero(masks[row] == 0) for s in spans[features[j]]]
             index[key] = len(texts)
-            texts.append(_remove(text, removed) if removed else text)
+            texts.append(perturb(text, spans, features, masks[row]))
         rows_to_unique[row] = index[key]
     proba = np.asarray(predict_proba(texts[1:]), dtype=float) if len(texts) > 1 else np.empty((0, len(LABELS)))
     proba = np.vstack([original[None, :], proba])[rows_to_unique]
@@ -148,7 +143,7 @@ def explain(
     base = LimeBase(lambda dist: _kernel(dist, kernel_width), random_state=np.random.RandomState(seed))
     k = min(num_features, d)
     if selection == "gcv":
-        used, alpha = _select_gcv(masks, proba[:, POSITIVE], _kernel(distances, kernel_width), k)
+        used, alpha = gcv_selection(masks, proba[:, POSITIVE], _kernel(distances, kernel_width), k)
         result["selection_alpha"] = alpha
         # LIME's own last step on the chosen words: a ridge fit (alpha 1) gives their weights.
         intercept, weights, score, local_pred = base.explain_instance_with_data(
@@ -174,7 +169,23 @@ def explain(
     }
 
 
-def _select_gcv(masks: np.ndarray, target: np.ndarray, sample_weight: np.ndarray, k: int) -> tuple[list[int], float]:
+def sample_masks(d: int, num_samples: int, seed: int) -> np.ndarray:
+    """LIME's neighbourhood of a text with `d` words: row 0 keeps every word, each other row
+    removes 1..d of them, chosen at random (1 = kept, 0 = removed)."""
+    rng = np.random.RandomState(seed)
+    masks = np.ones((num_samples, d), dtype=np.int8)
+    for row, size in enumerate(rng.randint(1, d + 1, num_samples - 1), start=1):  # as LIME: 1 .. d
+        masks[row, rng.choice(d, size, replace=False)] = 0
+    return masks
+
+
+def perturb(text: str, spans: dict[str, list[tuple[int, int]]], features: Sequence[str], mask: np.ndarray) -> str:
+    """`text` without every occurrence of the features `mask` removes (0)."""
+    removed = [s for j in np.flatnonzero(mask == 0) for s in spans[features[j]]]
+    return _remove(text, removed) if removed else text
+
+
+def gcv_selection(masks: np.ndarray, target: np.ndarray, sample_weight: np.ndarray, k: int) -> tuple[list[int], float]:
     """The k features with the largest |coefficient| of a weighted ridge fit whose penalty
     generalized cross-validation (leave-one-out, closed form) picks; ties keep feature order."""
     ridge = RidgeCV(alphas=GCV_ALPHAS).fit(masks.astype(float), target, sample_weight=sample_weight)

@@ -68,8 +68,7 @@ class Predictor:
             raise ValueError("int8 (a dynamically quantized copy of the model) runs on a CPU only")
         self.tokenizer = AutoTokenizer.from_pretrained(self.path)
         self.model = AutoModelForSequenceClassification.from_pretrained(self.path).to(self.device).eval()
-        self.quantized = precision == "int8"
-        if self.quantized:
+        if precision == "int8":
             import warnings
 
             with warnings.catch_warnings():

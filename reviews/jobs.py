@@ -254,7 +254,7 @@ def compute_explanation(row: Explanation) -> dict:
     # A row carries the settings it was asked with; older rows may lack some.
     params = {**explanation_params(), **row.params}
     result = explain(row.prediction.review.text, predictor.predict_proba, **params)
-    result["settings"] = {"quantized": predictor.quantized, "precision": predictor.precision, "max_length": predictor.max_length}
+    result["settings"] = {"precision": predictor.precision, "max_length": predictor.max_length}
     return {"result": result}
 
 
