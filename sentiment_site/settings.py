@@ -228,9 +228,10 @@ SENTIMENT_EXPLAIN_SEED = env_int("SENTIMENT_EXPLAIN_SEED", 0)
 SENTIMENT_EXPLAIN_SELECTION = env_choice("SENTIMENT_EXPLAIN_SELECTION", "gcv", ("gcv", "lime"))
 # Tokens per perturbed text (0 = the version's own max_length).
 SENTIMENT_EXPLAIN_MAX_LENGTH = env_int("SENTIMENT_EXPLAIN_MAX_LENGTH", 0, minimum=0)
-# How perturbations are classified: auto = bf16 where the CPU has it natively, else an int8 copy of
-# the model (about twice as fast as fp32 there); or fp32, bf16, int8.
-SENTIMENT_EXPLAIN_PRECISION = env_choice("SENTIMENT_EXPLAIN_PRECISION", "auto", ("auto", "fp32", "bf16", "int8"))
+# How perturbations are classified: auto = a copy of the model with bf16 weights where the CPU has
+# bf16 natively, else an int8 copy (about twice as fast as fp32 there); or fp32, bf16 (autocast, as
+# served), bf16-weights, int8.
+SENTIMENT_EXPLAIN_PRECISION = env_choice("SENTIMENT_EXPLAIN_PRECISION", "auto", ("auto", "fp32", "bf16", "bf16-weights", "int8"))
 SENTIMENT_EXPLAIN_BATCH_SIZE = env_int("SENTIMENT_EXPLAIN_BATCH_SIZE", 64, minimum=1)
 # --- The feedback loop (retraining on approved corrections) ---
 # When the worker checks for enough new corrections (cron: minute hour day month weekday).

@@ -56,6 +56,10 @@ def test_bf16_training_is_recorded_and_serves_close_to_fp32(tiny_bert, toy, tmp_
     a, b = fp32.predict_proba(texts), bf16.predict_proba(texts)
     assert np.abs(a - b).max() < 0.05
     assert (a.argmax(1) == b.argmax(1)).mean() >= 0.95
+    weights = Predictor(model_dir, verify=False, inference=inference, precision="bf16-weights")
+    assert weights.precision == "bf16-weights" and {p.dtype for p in weights.model.parameters()} == {torch.bfloat16}
+    w = weights.predict_proba(texts)
+    assert w.dtype == np.float64 and np.abs(a - w).max() < 0.05 and (a.argmax(1) == w.argmax(1)).mean() >= 0.95
     int8 = Predictor(model_dir, verify=False, inference=inference, precision="int8")
     assert int8.precision == "int8"  # the quantized copy runs its own kernels, without autocast
     c = int8.predict_proba(texts)

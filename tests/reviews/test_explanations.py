@@ -118,7 +118,8 @@ def test_staff_see_the_explanation_in_the_admin(client, active_model, staff):
 @pytest.mark.parametrize(
     "explain, served, native, expected",
     [
-        ("auto", "auto", True, "bf16"),  # bf16 in hardware: the fastest pass here
+        ("auto", "auto", True, "bf16-weights"),  # bf16 in hardware: all in bf16 is the fastest pass
+        ("bf16", "auto", True, "bf16"),
         ("auto", "auto", False, "int8"),  # no native bf16: the int8 copy beats fp32
         ("auto", "fp32", True, "int8"),
         ("fp32", "auto", True, "fp32"),
