@@ -32,21 +32,23 @@ from _bootstrap import RESULTS, ROOT
 # version id), so a rerun, here or on a fresh checkout with the same model, is cheap.
 REFERENCE_CACHE = ROOT / "benchmarks" / "reference" / "lime_reference.json"
 
-# name, num_samples, precision of the perturbation pass ("int8": a dynamically quantized copy;
-# "auto": what serving uses, bf16 where the CPU has it natively), max_length for perturbations
-# (None = the version's), how the top words are chosen ("gcv": tuned ridge; "lime": LIME's own).
+# name, num_samples, precision of the perturbation pass ("default": what the worker uses,
+# reviews.jobs.explain_precision(): bf16 weights where the CPU computes bf16 natively, else an int8
+# copy; "served": as the reference, the serving precision (bf16 autocast where native); "int8": a dynamically quantized copy), max_length for
+# perturbations (None = the version's), how the top words are chosen ("gcv": tuned ridge; "lime":
+# LIME's own).
 CANDIDATES = [
-    ("lime-default-5000", 5000, "auto", None, "lime"),
-    ("gcv-1000", 1000, "auto", None, "gcv"),
-    ("gcv-700", 700, "auto", None, "gcv"),
-    ("gcv-500", 500, "auto", None, "gcv"),
-    ("gcv-400", 400, "auto", None, "gcv"),
-    ("gcv-300", 300, "auto", None, "gcv"),
-    ("gcv-200", 200, "auto", None, "gcv"),
-    ("lime-500", 500, "auto", None, "lime"),
-    ("lime-300", 300, "auto", None, "lime"),
+    ("lime-default-5000", 5000, "served", None, "lime"),
+    ("gcv-1000", 1000, "default", None, "gcv"),
+    ("gcv-700", 700, "default", None, "gcv"),
+    ("gcv-500", 500, "default", None, "gcv"),
+    ("gcv-500-served", 500, "served", None, "gcv"),
+    ("gcv-400", 400, "default", None, "gcv"),
+    ("gcv-300", 300, "default", None, "gcv"),
+    ("gcv-200", 200, "default", None, "gcv"),
+    ("lime-500", 500, "default", None, "lime"),
     ("gcv-300-int8", 300, "int8", None, "gcv"),
-    ("gcv-300-len96", 300, "auto", 96, "gcv"),
+    ("gcv-300-len96", 300, "default", 96, "gcv"),
 ]
 
 
@@ -111,6 +113,7 @@ def main() -> None:
     from modeling.explain import explain, remove_words
     from modeling.serving import Predictor
     from reviews.data import load
+    from reviews.jobs import explain_precision
     from reviews.models import ModelVersion
     from reviews.selectors import model_version_active
 
@@ -140,16 +143,21 @@ def main() -> None:
         return
     self_overlap = statistics.mean(len(set(a["words"]) & set(b["words"])) / 10 for a, b in zip(refs, refs2))
 
-    rows = []
+    rows, predictors = [], {}
     base_proba = full.predict_proba(texts)
     for name, samples, precision, max_length, selection in CANDIDATES:
         if args.only and name not in args.only:
             continue
         if args.quick:
             samples = min(samples, 300)
-        own = precision != "auto" or max_length is not None
-        predictor = Predictor(version.path, batch_size=64, max_length=max_length,
-                              precision=full.precision if precision == "auto" else precision) if own else full
+        precision = {"default": explain_precision(), "served": full.precision}.get(precision, precision)
+        if precision == full.precision and max_length is None:
+            predictor = full
+        else:
+            predictor = predictors.get((precision, max_length))
+            if predictor is None:
+                predictor = predictors[precision, max_length] = Predictor(
+                    version.path, batch_size=64, max_length=max_length, precision=precision)
         times, overlaps, drops, random_drops = [], [], [], []
         rng = random.Random(0)
         for text, ref, p0 in zip(texts, refs, base_proba):
