@@ -34,9 +34,9 @@ REFERENCE_CACHE = ROOT / "benchmarks" / "reference" / "lime_reference.json"
 
 # name, num_samples, precision of the perturbation pass ("default": what the worker uses,
 # reviews.jobs.explain_precision(): bf16 weights where the CPU computes bf16 natively, else an int8
-# copy; "served": as the reference, the serving precision (bf16 autocast where native); "int8": a dynamically quantized copy), max_length for
-# perturbations (None = the version's), how the top words are chosen ("gcv": tuned ridge; "lime":
-# LIME's own).
+# copy; "served": the serving precision, as the reference (bf16 autocast where native); "int8": a
+# dynamically quantized copy), max_length for perturbations (None = the version's), how the top
+# words are chosen ("gcv": tuned ridge; "lime": LIME's own).
 CANDIDATES = [
     ("lime-default-5000", 5000, "served", None, "lime"),
     ("gcv-1000", 1000, "default", None, "gcv"),
