@@ -8,6 +8,10 @@ from dataclasses import dataclass
 LABELS: tuple[str, ...] = ("negative", "positive")
 LABEL2ID: dict[str, int] = {label: i for i, label in enumerate(LABELS)}
 
+# How an explanation chooses its top words (modeling/explain.py): a ridge fit with a penalty tuned
+# by generalized cross-validation, or LIME's own choice.
+EXPLAIN_SELECTIONS: tuple[str, ...] = ("gcv", "lime")
+
 PACKAGED_ENCODER = "all-MiniLM-L6-v2"
 DEFAULT_DATA_SOURCE = "packaged"
 DEFAULT_SEED = 42

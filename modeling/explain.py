@@ -34,12 +34,12 @@ from lime.lime_base import LimeBase
 from sklearn.linear_model import RidgeCV
 from sklearn.metrics.pairwise import cosine_distances
 
+from modeling.config import EXPLAIN_SELECTIONS as SELECTIONS
 from modeling.config import LABELS
 
 WORD_RE = re.compile(r"\w+", re.UNICODE)
 KERNEL_WIDTH = 25.0  # LimeTextExplainer's default
 POSITIVE = LABELS.index("positive")
-SELECTIONS = ("gcv", "lime")
 # Penalties generalized cross-validation chooses from (selection="gcv"): from LIME's 0.01 up.
 GCV_ALPHAS = np.logspace(-2, 4, 25)
 

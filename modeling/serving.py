@@ -72,8 +72,6 @@ class Predictor:
         self.tokenizer = AutoTokenizer.from_pretrained(self.path)
         self.model = AutoModelForSequenceClassification.from_pretrained(self.path).to(self.device).eval()
         if precision == "int8":
-            import warnings
-
             with warnings.catch_warnings():
                 # torch marks its quantized tensors deprecated in favour of torchao; the dynamic
                 # int8 Linear path still works and halves the cost of a CPU forward pass.

@@ -13,6 +13,7 @@ from rest_framework.permissions import AllowAny, IsAdminUser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from modeling.config import EXPLAIN_SELECTIONS
 from reviews import api_schema as docs
 from reviews import selectors, services
 from reviews.api_errors import TOO_LONG
@@ -564,7 +565,7 @@ class ExplanationResultSerializer(serializers.Serializer):
     num_samples = serializers.IntegerField()
     unique_samples = serializers.IntegerField()
     selection = serializers.ChoiceField(
-        choices=["gcv", "lime"], required=False,
+        choices=list(EXPLAIN_SELECTIONS), required=False,
         help_text="How the top words were chosen: gcv (ridge with a cross-validated penalty) or lime "
         "(LIME's own); absent from explanations made before it was recorded.",
     )
