@@ -79,6 +79,39 @@ def test_predict_proba_batches_equal_single_texts(version, toy):
     assert not np.allclose(together, together[0])
 
 
+def test_compiled_forward_pass_answers_as_the_eager_one(version, toy):
+    """compile() swaps in a compiled pass (one graph for batches of any size, a single text
+    included) that gives the eager probabilities; an int8 copy stays as it is."""
+    texts = list(toy["test"]["text"])[:13] + ["great"]
+    eager = Predictor(version.path, batch_size=4, precision="bf16-weights")
+    compiled = Predictor(version.path, batch_size=4, precision="bf16-weights")
+    from torch._dynamo.utils import counters
+
+    assert not compiled.compiled and compiled.compile() and compiled.compiled and "compiled" in repr(compiled)
+    graphs = counters["stats"]["unique_graphs"]
+    expected = eager.predict_proba(texts)
+    assert np.abs(compiled.predict_proba(texts) - expected).max() < 0.02
+    assert np.abs(compiled.predict_proba(texts[:1]) - expected[:1]).max() < 0.02  # a batch of one
+    assert counters["stats"]["unique_graphs"] == graphs  # the calls ran the graph compile() made
+    assert compiled.compile()  # again: nothing to do
+    int8 = Predictor(version.path, precision="int8")
+    assert not int8.compile() and not int8.compiled
+
+
+def test_a_forward_pass_that_cannot_compile_stays_eager(version, monkeypatch, caplog):
+    """Where compiling fails (no C++ compiler, say) the predictor keeps answering, eagerly."""
+    import torch
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no C++ compiler")
+
+    predictor = Predictor(version.path, precision="bf16-weights")
+    monkeypatch.setattr(torch, "compile", broken)
+    assert not predictor.compile() and not predictor.compiled
+    assert "no C++ compiler" in caplog.text
+    assert predictor.predict_proba(["great"]).shape == (1, 2)
+
+
 def test_predict_returns_label_confidence_probabilities(version):
     """predict gives label, confidence and per-label probabilities for each text."""
     (result,) = Predictor(version.path).predict(["wonderful superb film"])
