@@ -225,7 +225,9 @@ def explain_precision() -> str:
 
 def explainer_for(version: ModelVersion):
     """The predictor that classifies a version's perturbed texts: the settings chosen by
-    benchmarks/explain.py (precision, max_length). Kept per version and settings (the last two)."""
+    benchmarks/explain.py (precision, max_length, batch size, compiled). Kept per version and
+    settings (the last two). With SENTIMENT_EXPLAIN_COMPILE its forward pass is compiled in a
+    thread; explanations use the eager one until that is done."""
     from modeling.serving import Predictor
 
     mode = explain_precision()
@@ -244,7 +246,19 @@ def explainer_for(version: ModelVersion):
             while len(_explainers) >= 2:
                 _explainers.pop(next(iter(_explainers)))
             _explainers[key] = predictor
+            if settings.SENTIMENT_EXPLAIN_COMPILE:
+                threading.Thread(target=predictor.compile, name=f"compile-{version.id}", daemon=True).start()
         return predictor
+
+
+def prepare_explainer() -> None:
+    """Load the active version's explainer (and start compiling it) before anyone asks, so the
+    first explanation after the worker starts or a version is activated does not wait for it."""
+    from reviews.selectors import model_version_active
+
+    version = model_version_active()
+    if version is not None:
+        explainer_for(version)
 
 
 def compute_explanation(row: Explanation) -> dict:
@@ -254,8 +268,9 @@ def compute_explanation(row: Explanation) -> dict:
     predictor = explainer_for(row.model_version)
     # A row carries the settings it was asked with; older rows may lack some.
     params = {**explanation_params(), **row.params}
+    compiled = predictor.compiled  # if compiling ends midway, the first calls ran uncompiled
     result = explain(row.prediction.review.text, predictor.predict_proba, **params)
-    result["settings"] = {"precision": predictor.precision, "max_length": predictor.max_length}
+    result["settings"] = {"precision": predictor.precision, "max_length": predictor.max_length, "compiled": compiled}
     return {"result": result}
 
 

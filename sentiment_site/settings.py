@@ -232,9 +232,13 @@ SENTIMENT_EXPLAIN_MAX_LENGTH = env_int("SENTIMENT_EXPLAIN_MAX_LENGTH", 0, minimu
 # bf16 natively, else an int8 copy (about twice as fast as fp32 there); or fp32, bf16 (autocast, as
 # served), bf16-weights, int8.
 SENTIMENT_EXPLAIN_PRECISION = env_choice("SENTIMENT_EXPLAIN_PRECISION", "auto", ("auto", "fp32", "bf16", "bf16-weights", "int8"))
-# Perturbed texts per forward pass: 32 beats 64 by ~15% with bf16 weights on an AMX Xeon
-# (smaller activations stay in cache; benchmarks/explain.py).
+# Perturbed texts per forward pass: 32 takes ~0.8 of the time of 64 with bf16 weights on an AMX
+# Xeon (benchmarks/explain.py; the README lists the sizes measured).
 SENTIMENT_EXPLAIN_BATCH_SIZE = env_int("SENTIMENT_EXPLAIN_BATCH_SIZE", 32, minimum=1)
+# Compile the perturbation pass (torch.compile, weights frozen; 20-30 s in a worker thread per loaded
+# version, eager meanwhile): 0.87 of the time per explanation on an AMX Xeon. Needs a C++ compiler;
+# without one the pass stays eager.
+SENTIMENT_EXPLAIN_COMPILE = env_bool("SENTIMENT_EXPLAIN_COMPILE", True)
 # --- The feedback loop (retraining on approved corrections) ---
 # When the worker checks for enough new corrections (cron: minute hour day month weekday).
 SENTIMENT_RETRAIN_CRON = env_str("SENTIMENT_RETRAIN_CRON", "0 3 * * *")

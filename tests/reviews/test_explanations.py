@@ -151,4 +151,31 @@ def test_the_explainer_follows_its_settings_and_says_how_it_ran(active_model, se
     jobs.process_explanations(worker_id="w")
     row.refresh_from_db()
     assert row.status == WorkStatus.DONE and row.result["settings"]["precision"] == "fp32"
+    assert row.result["settings"]["compiled"] is False  # tests do not compile (tests/conftest.py)
     assert row.params["selection"] == row.result["selection"] == "lime"
+
+
+def test_the_worker_loads_the_active_explainer_ahead_and_compiles_it_in_a_thread(active_model, settings, monkeypatch):
+    """prepare_explainer (a worker job) loads the active version's explainer before anyone asks;
+    with SENTIMENT_EXPLAIN_COMPILE its forward pass is compiled in a thread of its own, once."""
+    import threading
+
+    from modeling.serving import Predictor
+
+    monkeypatch.setattr(jobs, "_explainers", {})
+    compiling, threads = threading.Event(), []
+
+    def compile(self):
+        threads.append(threading.current_thread().name)
+        compiling.set()
+        return False
+
+    monkeypatch.setattr(Predictor, "compile", compile)
+    settings.SENTIMENT_EXPLAIN_COMPILE = True
+    jobs.prepare_explainer()
+    assert compiling.wait(30)
+    assert threads == [f"compile-{active_model.id}"]
+    assert [key[0] for key in jobs._explainers] == [active_model.id]
+    compiling.clear()
+    jobs.prepare_explainer()  # already there: neither loaded nor compiled again
+    assert not compiling.wait(0.5) and len(threads) == 1

@@ -47,6 +47,10 @@ class Command(BaseCommand):
         scheduler.add_job(jobs.scheduled(jobs.process_explanations), "interval", seconds=1, id="explanations", next_run_time=timezone.now(),
                           kwargs={"worker_id": worker_id, "stop": stop}, **common)
 
+        # The active version's explainer is loaded (and compiled) ahead of the first request.
+        scheduler.add_job(jobs.scheduled(jobs.prepare_explainer), "interval", seconds=30, id="explainer", next_run_time=timezone.now(),
+                          **common)
+
         # The feedback loop's check: a retrain when enough approved corrections wait.
         scheduler.add_job(jobs.scheduled(maybe_schedule_retrain), CronTrigger.from_crontab(settings.SENTIMENT_RETRAIN_CRON, timezone="UTC"),
                           id="retrain-check", **common)
