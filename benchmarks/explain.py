@@ -24,6 +24,7 @@ import re
 import statistics
 import sys
 import time
+from typing import NamedTuple
 
 import numpy as np
 from _bootstrap import RESULTS, ROOT
@@ -32,25 +33,36 @@ from _bootstrap import RESULTS, ROOT
 # version id), so a rerun, here or on a fresh checkout with the same model, is cheap.
 REFERENCE_CACHE = ROOT / "benchmarks" / "reference" / "lime_reference.json"
 
-# name, num_samples, precision of the perturbation pass ("default": what the worker uses,
-# reviews.jobs.explain_precision(): bf16 weights where the CPU computes bf16 natively, else an int8
-# copy; "served": the serving precision, as the reference (bf16 autocast where native); "int8": a
-# dynamically quantized copy), max_length for perturbations (None = the version's), how the top
-# words are chosen ("gcv": tuned ridge; "lime": LIME's own), perturbed texts per forward pass (None =
-# SENTIMENT_EXPLAIN_BATCH_SIZE, as the worker).
+
+class Candidate(NamedTuple):
+    """One way of explaining. Unset fields are as the worker runs (reviews.jobs.explainer_for)."""
+
+    name: str
+    samples: int
+    # How perturbed texts are classified: "default" = reviews.jobs.explain_precision() (bf16
+    # weights where the CPU computes bf16 natively, else an int8 copy); "served" = the serving
+    # precision, as the reference (bf16 autocast where native); or "int8", "fp32", ...
+    precision: str = "default"
+    max_length: int | None = None  # tokens per perturbed text (None: the version's)
+    selection: str = "gcv"  # "gcv": tuned ridge; "lime": LIME's own word choice
+    batch_size: int | None = None  # perturbed texts per forward pass (None: SENTIMENT_EXPLAIN_BATCH_SIZE)
+    compiled: bool | None = None  # torch.compile'd forward pass (None: SENTIMENT_EXPLAIN_COMPILE)
+
+
 CANDIDATES = [
-    ("lime-default-5000", 5000, "served", None, "lime", None),
-    ("gcv-1000", 1000, "default", None, "gcv", None),
-    ("gcv-700", 700, "default", None, "gcv", None),
-    ("gcv-500", 500, "default", None, "gcv", None),
-    ("gcv-500-served", 500, "served", None, "gcv", None),
-    ("gcv-500-b64", 500, "default", None, "gcv", 64),
-    ("gcv-400", 400, "default", None, "gcv", None),
-    ("gcv-300", 300, "default", None, "gcv", None),
-    ("gcv-200", 200, "default", None, "gcv", None),
-    ("lime-500", 500, "default", None, "lime", None),
-    ("gcv-300-int8", 300, "int8", None, "gcv", None),
-    ("gcv-300-len96", 300, "default", 96, "gcv", None),
+    Candidate("lime-default-5000", 5000, "served", selection="lime"),
+    Candidate("gcv-1000", 1000),
+    Candidate("gcv-700", 700),
+    Candidate("gcv-500", 500),
+    Candidate("gcv-500-eager", 500, compiled=False),
+    Candidate("gcv-500-eager-b64", 500, compiled=False, batch_size=64),
+    Candidate("gcv-500-served", 500, "served", compiled=False),
+    Candidate("gcv-400", 400),
+    Candidate("gcv-300", 300),
+    Candidate("gcv-200", 200),
+    Candidate("lime-500", 500, selection="lime"),
+    Candidate("gcv-300-int8", 300, "int8"),
+    Candidate("gcv-300-len96", 300, max_length=96),
 ]
 
 
@@ -147,17 +159,24 @@ def main() -> None:
 
     rows, predictors = [], {}
     base_proba = full.predict_proba(texts)
-    for name, samples, precision, max_length, selection, batch_size in CANDIDATES:
+    compile_seconds = {}
+    for name, samples, precision, max_length, selection, batch_size, compiled in CANDIDATES:
         if args.only and name not in args.only:
             continue
         if args.quick:
             samples = min(samples, 300)
         precision = {"default": explain_precision(), "served": full.precision}.get(precision, precision)
-        key = (precision, max_length, batch_size or settings.SENTIMENT_EXPLAIN_BATCH_SIZE)
+        batch_size = batch_size or settings.SENTIMENT_EXPLAIN_BATCH_SIZE
+        compiled = settings.SENTIMENT_EXPLAIN_COMPILE if compiled is None else compiled
+        key = (precision, max_length, batch_size, compiled)
         if name.startswith("lime-default"):
             predictor = full  # the references ran on the served model (cached: their time then)
         elif key not in predictors:
-            predictor = predictors[key] = Predictor(version.path, batch_size=key[2], max_length=max_length, precision=precision)
+            predictor = predictors[key] = Predictor(version.path, batch_size=batch_size, max_length=max_length, precision=precision)
+            if compiled:
+                started = time.perf_counter()
+                predictor.compile()  # as the worker does, in a thread, before the first request
+                compile_seconds[repr(predictor)] = time.perf_counter() - started
         else:
             predictor = predictors[key]
         times, overlaps, drops, random_drops = [], [], [], []
@@ -185,7 +204,7 @@ def main() -> None:
             random_drops.append(p0[predicted] - after[1, predicted])
         rows.append({
             "setting": name, "samples": samples, "selection": selection, "precision": predictor.precision,
-            "max_length": max_length or full.max_length, "batch_size": predictor.batch_size,
+            "max_length": max_length or full.max_length, "batch_size": predictor.batch_size, "compiled": predictor.compiled,
             "p50_s": statistics.median(times), "p95_s": float(np.percentile(times, 95)),
             "overlap_top10": statistics.mean(overlaps),
             "drop_top5": statistics.mean(drops) if drops else None,
@@ -195,8 +214,10 @@ def main() -> None:
     print(f"version {version.id}; {len(texts)} test reviews near the median length "
           f"({int(np.median([len(t.split()) for t in texts]))} words); reference: LimeTextExplainer, "
           f"{args.reference_samples} samples; reference vs itself (another seed): top-10 overlap {self_overlap:.2f}")
-    print("| setting | samples | selection | precision | max_length | batch | p50 s | p95 s | top-10 overlap | prob. drop, top-5 deleted | prob. drop, 5 random deleted | ratio |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for name, seconds in compile_seconds.items():
+        print(f"compiling {name}: {seconds:.1f} s (once per worker process and version, in a thread)")
+    print("| setting | samples | selection | precision | max_length | batch | compiled | p50 s | p95 s | top-10 overlap | prob. drop, top-5 deleted | prob. drop, 5 random deleted | ratio |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         if r["drop_top5"] is None:
             faithfulness = "n/a | n/a | n/a"
@@ -204,9 +225,9 @@ def main() -> None:
             # Deleting random words may not lower the probability at all; then no ratio exists.
             ratio = f"{r['drop_top5'] / r['drop_random5']:.1f}" if r["drop_random5"] > 1e-9 else "random ≤ 0"
             faithfulness = f"{r['drop_top5']:.3f} | {r['drop_random5']:.3f} | {ratio}"
-        print(f"| {r['setting']} | {r['samples']} | {r['selection']} | {r['precision']} | {r['max_length']} | {r['batch_size']} | {r['p50_s']:.2f} | "
+        print(f"| {r['setting']} | {r['samples']} | {r['selection']} | {r['precision']} | {r['max_length']} | {r['batch_size']} | {'yes' if r['compiled'] else 'no'} | {r['p50_s']:.2f} | "
               f"{r['p95_s']:.2f} | {r['overlap_top10']:.2f} | {faithfulness} |")
-    (RESULTS / "explain.json").write_text(json.dumps({"version": version.id, "self_overlap": self_overlap, "rows": rows}, indent=2))
+    (RESULTS / "explain.json").write_text(json.dumps({"version": version.id, "self_overlap": self_overlap, "compile_seconds": compile_seconds, "rows": rows}, indent=2))
 
 
 if __name__ == "__main__":
