@@ -225,9 +225,10 @@ def explain_precision() -> str:
 
 def explainer_for(version: ModelVersion):
     """The predictor that classifies a version's perturbed texts: the settings chosen by
-    benchmarks/explain.py (precision, max_length, batch size, compiled). Kept per version and
-    settings (the last two). With SENTIMENT_EXPLAIN_COMPILE its forward pass is compiled in a
-    thread; explanations use the eager one until that is done."""
+    benchmarks/explain.py (precision, max_length, batch size, compiled). Kept per version,
+    precision and max_length (the last two kept); the batch size and compiling are read when it
+    is made. With SENTIMENT_EXPLAIN_COMPILE its forward pass is compiled in a thread;
+    explanations use the eager one until that is done."""
     from modeling.serving import Predictor
 
     mode = explain_precision()

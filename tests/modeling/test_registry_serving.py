@@ -89,10 +89,20 @@ def test_compiled_forward_pass_answers_as_the_eager_one(version, toy):
 
     assert not compiled.compiled and compiled.compile() and compiled.compiled and "compiled" in repr(compiled)
     graphs = counters["stats"]["unique_graphs"]
+    assert graphs >= 1
+    graph, rows = compiled._forward, []
+
+    def counting(**inputs):  # every batch goes through the compiled pass, two rows at least
+        rows.append(len(inputs["input_ids"]))
+        return graph(**inputs)
+
+    compiled._forward = counting
     expected = eager.predict_proba(texts)
     assert np.abs(compiled.predict_proba(texts) - expected).max() < 0.02
     assert np.abs(compiled.predict_proba(texts[:1]) - expected[:1]).max() < 0.02  # a batch of one
     assert counters["stats"]["unique_graphs"] == graphs  # the calls ran the graph compile() made
+    assert rows == [4, 4, 4, 2, 2]  # 14 texts in batches of 4, then one text padded to two rows
+    compiled._forward = graph
     assert compiled.compile()  # again: nothing to do
     int8 = Predictor(version.path, precision="int8")
     assert not int8.compile() and not int8.compiled
