@@ -113,11 +113,83 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class ServingConfig:
-    """How a loaded version answers: batch size, threads, device."""
+    """How a loaded version answers: texts per forward pass, torch threads, precision, device.
+
+    `max_length` lowers the version's own token window (None = as trained); `precision` is one of
+    `SERVING_PRECISIONS` ("auto" = bf16 where the hardware has it natively, modeling/precision.py).
+    """
 
     batch_size: int = 32
     threads: int = 0
+    precision: str = "auto"
+    max_length: int | None = None
     device: str = "cpu"
+
+    def __post_init__(self):
+        if self.batch_size < 1 or self.threads < 0:
+            raise ValueError("batch_size must be at least 1 and threads not negative")
+        if self.precision not in SERVING_PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(SERVING_PRECISIONS)}, not {self.precision!r}")
+
+
+# What a Predictor can run at: autocast ("auto", "fp32", "bf16", "fp16"), every weight in bf16, or
+# a dynamically quantized int8 copy (CPU only).
+SERVING_PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16", "fp16", "bf16-weights", "int8")
+
+
+@dataclass(frozen=True)
+class ExplainConfig:
+    """How an explanation is computed (modeling/explain.py) and how its perturbed texts are
+    classified; the defaults are the ones benchmarks/explain.py chose (docs/explanations.md)."""
+
+    num_samples: int = 500
+    num_features: int = 10
+    max_words: int = 200
+    seed: int = 0
+    selection: str = "gcv"
+    # Tokens per perturbed text; 0 = the version's own max_length.
+    max_length: int = 0
+    # "auto" = bf16 weights where the CPU has bf16 natively, else int8.
+    precision: str = "auto"
+    batch_size: int = 32
+    compile: bool = True
+
+
+@dataclass(frozen=True)
+class MixConfig:
+    """A retrain's training mix: a replay sample of the training split plus the corrections."""
+
+    replay_size: int = 2_000
+    oversample: int = 4
+    max_feedback_share: float = 0.3
+    max_per_person: int = 10
+    seed: int = 0
+    # The replay sample stays the same from run to run, so the frozen-layer cache serves it again
+    # and a run's cost grows with the feedback, not with IMDb.
+    replay_seed: int = 0
+
+
+@dataclass(frozen=True)
+class RetrainSchedule:
+    """How a retrain fine-tunes: the top `top_k` layers continuing from the active model's
+    weights (on the frozen-layer cache), or, `from_base`, every layer from the base encoder."""
+
+    from_base: bool = False
+    epochs: int = 1
+    lr: float = 3e-5
+    top_k: int = 2
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    """The quality gate a retrain's candidate must pass before it may serve."""
+
+    tolerance: float = 0.005  # 0.5 points below the active model is still acceptable
+    floor_margin: float = 0.01  # the floor is the best full model's accuracy minus 1.0 point
+    holdout_min: int = 10  # fewer held-out corrections than this: the check is skipped
+    holdout_margin: float = 0.05
+    # Share of approved corrections set aside (deterministically) as evaluation data.
+    holdout_share: float = 0.2
 
 
 # Named recipes for `manage.py train --profile`. Figures measured on a 2-core CPU are in the README.

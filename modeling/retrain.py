@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from datasets import Dataset, concatenate_datasets
 
-from modeling.config import LABEL2ID, Phase, TrainConfig
+from modeling.config import LABEL2ID, GateConfig, MixConfig, Phase, RetrainSchedule, TrainConfig
 from modeling.data import FEATURES, clean_text
 
 
@@ -21,29 +21,6 @@ class Correction:
     text: str
     label: str
     reporter: str
-
-
-@dataclass(frozen=True)
-class MixConfig:
-    replay_size: int = 2_000
-    oversample: int = 4
-    max_feedback_share: float = 0.3
-    max_per_person: int = 10
-    seed: int = 0
-    # The replay sample stays the same from run to run, so the frozen-layer cache serves it again
-    # and a run's cost grows with the feedback, not with IMDb.
-    replay_seed: int = 0
-
-
-@dataclass(frozen=True)
-class RetrainSchedule:
-    """How a retrain fine-tunes: the top `top_k` layers continuing from the active model's
-    weights (on the frozen-layer cache), or, `from_base`, every layer from the base encoder."""
-
-    from_base: bool = False
-    epochs: int = 1
-    lr: float = 3e-5
-    top_k: int = 2
 
 
 def retrain_config(parent: TrainConfig | None, schedule: RetrainSchedule, *, base_model: str, seed: int) -> TrainConfig:
@@ -108,21 +85,10 @@ def assemble_mix(replay_pool: Dataset, corrections: list[Correction], config: Mi
     return mix, counts, [c.id for c in used]
 
 
-@dataclass(frozen=True)
-class GateConfig:
-    tolerance: float = 0.005  # 0.5 points below the active model is still acceptable
-    floor_margin: float = 0.01  # the floor is the best full model's accuracy minus 1.0 point
-    holdout_min: int = 10  # fewer held-out corrections than this: the check is skipped
-    holdout_margin: float = 0.05
-
-
 @dataclass
 class GateResult:
     passed: bool
     checks: list[dict] = field(default_factory=list)
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 def gate(
