@@ -35,11 +35,11 @@ REFERENCE_CACHE = ROOT / "benchmarks" / "reference" / "lime_reference.json"
 
 
 class Candidate(NamedTuple):
-    """One way of explaining. Unset fields are as the worker runs (reviews.jobs.explainer_for)."""
+    """One way of explaining. Unset fields are as the worker runs (reviews.explanations.explainer_for)."""
 
     name: str
     samples: int
-    # How perturbed texts are classified: "default" = reviews.jobs.explain_precision() (bf16
+    # How perturbed texts are classified: "default" = reviews.explanations.explain_precision() (bf16
     # weights where the CPU computes bf16 natively, else an int8 copy); "served" = the serving
     # precision, as the reference (bf16 autocast where native); or "int8", "fp32", ...
     precision: str = "default"
@@ -127,7 +127,7 @@ def main() -> None:
     from modeling.explain import explain, remove_words
     from modeling.serving import Predictor
     from reviews.data import load
-    from reviews.jobs import explain_precision
+    from reviews.worker.explanations import explain_precision
     from reviews.models import ModelVersion
     from reviews.selectors import model_version_active
 

@@ -172,7 +172,7 @@ def main() -> None:
     from modeling.serving import Predictor
     from modeling.train import sample_indices
     from reviews.data import load
-    from reviews.retraining import retrain_schedule
+    from reviews.conf import conf
 
     scratch = Path(tempfile.mkdtemp(prefix="quality-"))
     threads = settings.SENTIMENT_TORCH_THREADS
@@ -221,7 +221,7 @@ def main() -> None:
             mix, _ = retrain_mix(data, rt["train"], replay=200 if args.quick else settings.SENTIMENT_RETRAIN_REPLAY_SIZE,
                                       corrections=20 if args.quick else 100)
             # Exactly what the loop runs (reviews.retraining), from the same settings.
-            schedule = retrain_schedule()
+            schedule = conf.retrain_schedule()
             candidate = retrain_config(config, schedule, base_model=settings.SENTIMENT_BASE_MODEL, seed=0)
             timing += time_training("retrain", dataclasses.replace(candidate, checkpoint_every_s=1e9),
                                     {"train": mix, "validation": data["validation"]}, init_from=None if schedule.from_base else path,

@@ -36,10 +36,12 @@ def main() -> None:
 
     from modeling.config import LABELS
     from modeling.data import load_reviews
-    from reviews import jobs, work
+    from reviews.worker import queue, training
     from reviews.models import Feedback, TrainingRun
     from reviews.selectors import model_version_active
-    from reviews.services import feedback_approve, feedback_flag, review_submit_many, training_run_request
+    from reviews.services.feedback import feedback_approve, feedback_flag
+    from reviews.services.reviews import review_submit_many
+    from reviews.services.training import training_run_request
 
     if model_version_active() is None:
         sys.exit("no active model: run `manage.py train --profile quick` in this installation first")
@@ -71,7 +73,7 @@ def main() -> None:
         collect(args.corrections)
         run, _ = training_run_request(trigger=TrainingRun.Trigger.MANUAL, user=staff)
         started = time.monotonic()
-        jobs.process_training_runs(worker_id=work.new_worker_id())
+        training.process_training_runs(worker_id=queue.new_worker_id())
         wall_s = time.monotonic() - started
         run.refresh_from_db()
         if run.status != "done":

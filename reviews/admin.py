@@ -2,7 +2,9 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.utils.html import format_html
 
-from reviews import services
+from reviews.services.feedback import feedback_approve, feedback_reject
+from reviews.services.model_versions import model_version_activate
+from reviews.services.training import training_run_promote, training_run_request
 from reviews.models import Feedback, ModelVersion, Prediction, Review, TrainingRun, WorkerHeartbeat
 
 
@@ -75,11 +77,11 @@ class FeedbackAdmin(admin.ModelAdmin):
 
     @admin.action(description="Approve selected flags (the model may learn from them)")
     def approve(self, request, queryset):
-        self._decide(request, queryset, services.feedback_approve, "Approved")
+        self._decide(request, queryset, feedback_approve, "Approved")
 
     @admin.action(description="Reject selected flags")
     def reject(self, request, queryset):
-        self._decide(request, queryset, services.feedback_reject, "Rejected")
+        self._decide(request, queryset, feedback_reject, "Rejected")
 
 
 @admin.register(ModelVersion)
@@ -109,7 +111,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
             return
         version = queryset.get()
         try:
-            services.model_version_activate(version=version, user=request.user)
+            model_version_activate(version=version, user=request.user)
         except ValidationError as exc:
             self.message_user(request, exc.messages[0], messages.ERROR)
         else:
@@ -173,7 +175,7 @@ class TrainingRunAdmin(ReadOnlyAdmin):
 
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
-        run, created = services.training_run_request(trigger=TrainingRun.Trigger.MANUAL, user=request.user)
+        run, created = training_run_request(trigger=TrainingRun.Trigger.MANUAL, user=request.user)
         if created:
             self.message_user(request, f"Training run {run.pk} queued; the worker starts it within seconds.", messages.SUCCESS)
         else:
@@ -184,7 +186,7 @@ class TrainingRunAdmin(ReadOnlyAdmin):
     def promote(self, request, queryset):
         for run in queryset:
             try:
-                version = services.training_run_promote(run=run, user=request.user)
+                version = training_run_promote(run=run, user=request.user)
             except ValidationError as exc:
                 self.message_user(request, f"Run {run.pk}: {exc.messages[0]}", messages.ERROR)
             else:

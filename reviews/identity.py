@@ -17,7 +17,7 @@ class Visitor:
     def rate_key(self) -> str:
         if self.authenticated:
             return f"user:{self.user.pk}"
-        from reviews.services import client_hash
+        from reviews.services.reviews import client_hash
 
         return f"anon:{client_hash(self.client_ip) or self.session_key}"
 

@@ -43,7 +43,9 @@ class ModelVersion(models.Model):
 
     @property
     def path(self) -> Path:
-        return Path(settings.SENTIMENT_MODEL_STORE) / self.id
+        from reviews.conf import conf
+
+        return Path(conf.site.model_store) / self.id
 
     def metric(self, split: str, name: str = "accuracy"):
         return (self.metrics.get(split) or {}).get(name)

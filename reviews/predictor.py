@@ -7,10 +7,10 @@ import threading
 import time
 from pathlib import Path
 
-from django.conf import settings
 from django.db import connections
 
 from modeling.serving import Predictor, PredictorHolder
+from reviews.conf import conf
 from reviews.models import ModelVersion
 
 # How often a process asks the database which version is active.
@@ -21,11 +21,12 @@ _last_check = {"at": 0.0, "version_id": None}
 
 
 def _load(version_id: str) -> Predictor:
+    serving = conf.serving
     return Predictor(
-        Path(settings.SENTIMENT_MODEL_STORE) / version_id,
-        batch_size=settings.SENTIMENT_PREDICT_BATCH_SIZE,
-        threads=settings.SENTIMENT_TORCH_THREADS,
-        precision=settings.SENTIMENT_PRECISION,
+        Path(conf.site.model_store) / version_id,
+        batch_size=serving.batch_size,
+        threads=serving.threads,
+        precision=serving.precision,
     )
 
 

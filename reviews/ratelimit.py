@@ -6,10 +6,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.core.cache import caches
 from django.core.exceptions import ImproperlyConfigured
 
+from reviews.conf import conf
+
+# The Django cache that counts.
+RATE_CACHE = "default"
 PERIODS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600, "d": 86400, "day": 86400}
 
 
@@ -39,8 +42,7 @@ class Decision:
 
 
 def rate_for(scope: str, *, authenticated: bool) -> Rate | None:
-    rates = settings.SENTIMENT_RATES.get(scope, {})
-    return parse_rate(rates.get("user" if authenticated else "anon", ""))
+    return parse_rate(conf.rate(scope, authenticated=authenticated))
 
 
 def hit(scope: str, ident: str, *, authenticated: bool, cost: int = 1) -> Decision:
@@ -56,7 +58,7 @@ def hit(scope: str, ident: str, *, authenticated: bool, cost: int = 1) -> Decisi
     retry_after = max(1, int((window + 1) * rate.period_s - now + 0.999))
     if cost > rate.count:
         return Decision(False, retry_after, rate.count, 0)
-    cache = caches[settings.SENTIMENT_RATE_CACHE]
+    cache = caches[RATE_CACHE]
     key = f"rl:{scope}:{ident}:{window}"
     cache.add(key, 0, timeout=rate.period_s + 5)
     try:

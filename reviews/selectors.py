@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 from datetime import date, timedelta
 
-from django.conf import settings
 from django.db import DatabaseError, connection
 from django.db.models import Count, Exists, OuterRef, Prefetch, QuerySet, Subquery
 from django.utils import timezone
 
+from reviews.conf import conf
 from reviews.models import Explanation, Feedback, ModelVersion, Prediction, Review, TrainingRun, WorkerHeartbeat
 
 
@@ -140,7 +140,7 @@ def first_model_run():
 
 def workers_alive() -> list:
     """Workers seen within SENTIMENT_WORKER_ALIVE_SECONDS."""
-    cutoff = timezone.now() - timedelta(seconds=settings.SENTIMENT_WORKER_ALIVE_SECONDS)
+    cutoff = timezone.now() - timedelta(seconds=conf.worker.alive_seconds)
     return list(WorkerHeartbeat.objects.filter(last_seen__gte=cutoff))
 
 
@@ -181,6 +181,39 @@ def system_health() -> dict:
 
 def explanation_for(*, prediction):
     return Explanation.objects.filter(prediction=prediction).first()
+
+
+def corrections_waiting() -> int:
+    """Approved corrections a retrain may learn from: not held out, not used by a promoted run."""
+    return _unused_corrections().count()
+
+
+def _unused_corrections() -> QuerySet[Feedback]:
+    return Feedback.objects.filter(status=Feedback.Status.APPROVED, is_holdout=False, training_run__isnull=True)
+
+
+def corrections_unused() -> list:
+    """The waiting corrections as modeling.retrain.Correction, oldest first."""
+    from modeling.retrain import Correction
+
+    rows = _unused_corrections().select_related("prediction__review").order_by("pk")
+    return [Correction(f.pk, f.prediction.review.text, f.corrected_label, f.reporter) for f in rows]
+
+
+def corrections_held_out() -> tuple[list[str], list[int]]:
+    """Texts and label ids of the approved corrections set aside as the gate's evaluation data."""
+    from modeling.config import LABEL2ID
+
+    rows = Feedback.objects.filter(status=Feedback.Status.APPROVED, is_holdout=True).select_related("prediction__review")
+    rows = list(rows.order_by("pk"))
+    return [f.prediction.review.text for f in rows], [LABEL2ID[f.corrected_label] for f in rows]
+
+
+def model_version_best_full_accuracy() -> float | None:
+    """The best test accuracy of a full-profile version that was not rejected (the gate's floor)."""
+    versions = ModelVersion.objects.filter(profile="full").exclude(status=ModelVersion.Status.REJECTED)
+    values = [v.test_accuracy for v in versions if v.test_accuracy is not None]
+    return max(values) if values else None
 
 
 def training_run_list():

@@ -3,13 +3,17 @@ already imported PyTorch can hang, so every worker imports the app (and torch) i
 
 import os
 
-from sentiment_site.env import env_int, env_str
+from pathlib import Path
 
-workers = env_int("SENTIMENT_WEB_WORKERS", 2, minimum=1)
-bind = env_str("SENTIMENT_BIND", "127.0.0.1:8000")
+from reviews.conf import from_environment
+
+_env = from_environment(Path(__file__).resolve().parent.parent)
+
+workers = _env["SENTIMENT_WEB_WORKERS"]
+bind = _env["SENTIMENT_BIND"]
 preload_app = False
 worker_class = "gthread"
-threads = env_int("SENTIMENT_WEB_THREADS", 4, minimum=1)
+threads = _env["SENTIMENT_WEB_THREADS"]
 timeout = 120
 graceful_timeout = 20
 accesslog = "-"

@@ -50,26 +50,3 @@ def test_bad_choice_is_refused_and_case_is_ignored(monkeypatch):
     monkeypatch.setenv("SENTIMENT_PRECISION", "half")
     with pytest.raises(ImproperlyConfigured, match="auto, fp32, bf16"):
         env_choice("SENTIMENT_PRECISION", "auto", ("auto", "fp32", "bf16"))
-
-
-def test_the_loop_settings_default_to_modelings_own_defaults(monkeypatch, settings):
-    """SENTIMENT_RETRAIN_* left unset give exactly the mix and schedule modeling/retrain.py
-    defines: the two lists of defaults cannot drift apart unnoticed."""
-    import importlib.util
-    import os
-
-    import sentiment_site.settings as site_settings
-    from modeling.retrain import MixConfig, RetrainSchedule
-    from reviews.retraining import mix_config, retrain_schedule
-
-    for key in list(os.environ):
-        if key.startswith("SENTIMENT_RETRAIN_"):
-            monkeypatch.delenv(key)
-    spec = importlib.util.spec_from_file_location("fresh_settings", site_settings.__file__)
-    fresh = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(fresh)
-    for name in dir(fresh):
-        if name.startswith("SENTIMENT_RETRAIN_"):
-            setattr(settings, name, getattr(fresh, name))
-    assert retrain_schedule() == RetrainSchedule()
-    assert mix_config(seed=0) == MixConfig()

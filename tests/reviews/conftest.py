@@ -31,7 +31,7 @@ def model_store(tiny_versions, settings):
 def active_model(model_store, db):
     """The first tiny version registered (and so active), with this process's predictor reset."""
     from reviews import predictor
-    from reviews.services import model_version_register
+    from reviews.services.model_versions import model_version_register
 
     predictor.reset()
     row = model_version_register(version_id=model_store[0].id)
@@ -84,11 +84,12 @@ def loop(request, settings, tmp_path, monkeypatch, staff):
     changes = getattr(request, "param", {})
     monkeypatch.setitem(modeling_config.PROFILES, "quick", tiny_config(str(base), phases=(Phase("all", 4, 2e-3),), **changes))
     settings.SENTIMENT_DATA_SPLIT = (18000, 60, 5000)
-    from reviews import jobs, predictor
+    from reviews import predictor
+    from reviews.worker import training
     from reviews.models import ModelVersion
 
     predictor.reset()
-    version, row = jobs.train_and_register(modeling_config.PROFILES["quick"], profile="quick")
+    version, row = training.train_and_register(modeling_config.PROFILES["quick"], profile="quick")
     assert row.status == ModelVersion.Status.ACTIVE
     yield row
     predictor.reset()
@@ -96,7 +97,8 @@ def loop(request, settings, tmp_path, monkeypatch, staff):
 
 def approved_corrections(staff, n):
     """n reviews submitted, flagged with the other label, and approved by staff."""
-    from reviews.services import feedback_approve, feedback_flag, review_submit
+    from reviews.services.feedback import feedback_approve, feedback_flag
+    from reviews.services.reviews import review_submit
 
     flags = []
     for i in range(n):
@@ -130,7 +132,7 @@ def token_client(user):
     """An API client authenticated with the user's token."""
     from rest_framework.test import APIClient
 
-    from reviews.services import api_token_issue
+    from reviews.services.accounts import api_token_issue
 
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {api_token_issue(user=user).key}")

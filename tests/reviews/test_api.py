@@ -6,7 +6,10 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from reviews import services
+from reviews.services.explanations import explanation_request
+from reviews.services.feedback import feedback_flag
+from reviews.services.model_versions import model_version_register
+from reviews.services.reviews import review_submit
 from reviews.models import Feedback, ModelVersion, Prediction, Review, Source
 from tests.reviews.conftest import token_client
 
@@ -187,7 +190,7 @@ def test_staff_lists_model_versions_and_shows_one(staff_api, active_model):
 
 def test_staff_activates_another_version(staff_api, active_model, model_store):
     """POST /models/{id}/activate makes it active and retires the previous one."""
-    older = services.model_version_register(version_id=model_store[1].id)
+    older = model_version_register(version_id=model_store[1].id)
     body = staff_api.post(url("model-activate", older.id)).json()
     assert (body["id"], body["status"], body["activated_by"]) == (older.id, "active", "staff")
     assert ModelVersion.objects.get(pk=active_model.id).status == ModelVersion.Status.RETIRED
@@ -209,9 +212,9 @@ def test_health_shows_a_live_worker(api, db):
     """A worker's recent heartbeat appears in /health."""
     from django.utils import timezone
 
-    from reviews import jobs
+    from reviews.worker import queue
 
-    jobs.heartbeat(worker_id="host:1:abc", started_at=timezone.now(), doing="explanations")
+    queue.heartbeat(worker_id="host:1:abc", started_at=timezone.now(), doing="explanations")
     worker = api.get(url("health")).json()["worker"]
     assert worker["alive"] and worker["workers"][0]["id"] == "host:1:abc"
 
@@ -290,7 +293,7 @@ PERMISSIONS = [
 
 def test_the_matrix_covers_every_endpoint():
     """Every URL pattern under /api/v1/ and every method it implements has a row in PERMISSIONS."""
-    from reviews.api_urls import urlpatterns
+    from reviews.api.urls import urlpatterns
 
     methods = ("get", "post", "put", "patch", "delete")
     implemented = {(p.name, m) for p in urlpatterns for m in methods if hasattr(p.callback.cls, m)}
@@ -302,8 +305,8 @@ def caller_clients(active_model, member, staff):
     """For each kind of caller: a client, with a review of its own and a flag to decide."""
     clients = {ANON: APIClient(), MEMBER: token_client(member), STAFF: token_client(staff)}
     owned = {who: create(client) for who, client in clients.items()}
-    prediction = services.review_submit(text="staff's review", user=staff)
-    feedback, _ = services.feedback_flag(prediction=prediction, label=other(prediction.label), user=staff)
+    prediction = review_submit(text="staff's review", user=staff)
+    feedback, _ = feedback_flag(prediction=prediction, label=other(prediction.label), user=staff)
     return clients, owned, feedback
 
 
@@ -322,7 +325,7 @@ def test_permission_matrix(caller_clients, active_model, who, name, method, anon
     clients, owned, feedback = caller_clients
     review = owned[who]
     if name == "prediction-explanation" and method == "get":
-        services.explanation_request(prediction=Prediction.objects.get(pk=review["prediction"]["id"]))
+        explanation_request(prediction=Prediction.objects.get(pk=review["prediction"]["id"]))
     if name.startswith("training-run"):
         run = promotable_run(active_model)
     args = {

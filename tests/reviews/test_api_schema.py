@@ -14,7 +14,11 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from reviews import services
+from reviews.services.accounts import api_token_issue
+from reviews.services.explanations import explanation_request
+from reviews.services.feedback import feedback_flag
+from reviews.services.model_versions import model_version_register
+from reviews.services.reviews import review_submit
 from reviews.models import TrainingRun
 
 pytestmark = pytest.mark.django_db
@@ -52,17 +56,17 @@ def api_schema(active_model):
 
 @pytest.fixture
 def staff_token(staff):
-    return services.api_token_issue(user=staff).key
+    return api_token_issue(user=staff).key
 
 
 @pytest.fixture
 def known_ids(active_model, model_store, staff):
     """Ids that exist, so that generated requests also reach past the 404 of an unknown id."""
-    prediction = services.review_submit(text="a review to flag", user=staff)
+    prediction = review_submit(text="a review to flag", user=staff)
     right = "negative" if prediction.label == "positive" else "positive"
-    feedback, _ = services.feedback_flag(prediction=prediction, label=right, user=staff)
-    candidate = services.model_version_register(version_id=model_store[1].id)
-    services.explanation_request(prediction=prediction)
+    feedback, _ = feedback_flag(prediction=prediction, label=right, user=staff)
+    candidate = model_version_register(version_id=model_store[1].id)
+    explanation_request(prediction=prediction)
     run = TrainingRun.objects.create(trigger=TrainingRun.Trigger.MANUAL, profile="retrain", status="done",
                                      model_version=candidate, decision=TrainingRun.Decision.AWAITING)
     return {
@@ -84,7 +88,7 @@ def test_api_keeps_its_schema_under_fuzzing(api_schema, staff_token, known_ids, 
     headers = {"Authorization": f"Token {staff_token}"}
     operations = [result.ok() for result in api_schema.get_all_operations()]
     # Every operation the URL patterns implement is fuzzed (a new endpoint cannot be missed).
-    from reviews.api_urls import urlpatterns
+    from reviews.api.urls import urlpatterns
 
     implemented = sum(1 for p in urlpatterns for m in ("get", "post", "put", "patch", "delete") if hasattr(p.callback.cls, m))
     assert len(operations) == implemented

@@ -43,7 +43,7 @@ COMMENT = "The reviewer is being sarcastic here."
 def live_model(tiny_versions, transactional_db, settings):
     """The first tiny version registered (and so active) in the live server's database."""
     from reviews import predictor
-    from reviews.services import model_version_register
+    from reviews.services.model_versions import model_version_register
 
     store, versions = tiny_versions
     # The live server runs in a thread of this process, so it reads these very settings and predictor.

@@ -2,9 +2,9 @@ import pytest
 from django.core.management import call_command
 from django.urls import reverse
 
-from reviews import jobs
+from reviews.worker import explanations
 from reviews.models import Explanation, Review, WorkStatus
-from reviews.services import explanation_request
+from reviews.services.explanations import explanation_request
 from tests.reviews.conftest import at_once
 
 pytestmark = pytest.mark.django_db
@@ -51,7 +51,7 @@ def test_markup_in_an_explained_review_is_never_rendered(client, active_model):
 
 def test_asking_twice_gives_one_explanation(active_model):
     """Two requests (also at the same time) make one explanation row."""
-    from reviews.services import review_submit
+    from reviews.services.reviews import review_submit
 
     prediction = review_submit(text="great film", session_key="s")
     first, created = explanation_request(prediction=prediction)
@@ -63,7 +63,7 @@ def test_asking_twice_gives_one_explanation(active_model):
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_requests_make_one_row(active_model):
     """Threads asking at the same moment still create a single explanation."""
-    from reviews.services import review_submit
+    from reviews.services.reviews import review_submit
 
     prediction = review_submit(text="great film", session_key="s")
     rows = at_once(lambda: explanation_request(prediction=prediction)[0].pk, [()] * 4)
@@ -72,19 +72,19 @@ def test_concurrent_requests_make_one_row(active_model):
 
 def test_a_failing_explanation_is_recorded_and_the_next_is_computed(active_model, monkeypatch):
     """An explanation whose computation raises is marked failed with the error; the next one runs."""
-    from reviews.services import review_submit
+    from reviews.services.reviews import review_submit
 
     bad = explanation_request(prediction=review_submit(text="awful film", session_key="s"))[0]
     good = explanation_request(prediction=review_submit(text="great film", session_key="s"))[0]
-    real = jobs.compute_explanation
+    real = explanations.compute_explanation
 
     def flaky(row):
         if row.pk == bad.pk:
             raise RuntimeError("out of memory in the tokenizer")
         return real(row)
 
-    monkeypatch.setattr(jobs, "compute_explanation", flaky)
-    assert jobs.process_explanations(worker_id="w") == 2
+    monkeypatch.setattr(explanations, "compute_explanation", flaky)
+    assert explanations.process_explanations(worker_id="w") == 2
     bad.refresh_from_db()
     good.refresh_from_db()
     assert bad.status == WorkStatus.FAILED and "out of memory" in bad.error
@@ -132,23 +132,23 @@ def test_perturbations_are_classified_at_the_chosen_precision(settings, monkeypa
     monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: native)
     settings.SENTIMENT_EXPLAIN_PRECISION = explain
     settings.SENTIMENT_PRECISION = served
-    assert jobs.explain_precision() == expected
+    assert explanations.explain_precision() == expected
 
 
 def test_the_explainer_follows_its_settings_and_says_how_it_ran(active_model, settings):
     """A changed setting gives another explainer; the result records how perturbations ran."""
     settings.SENTIMENT_EXPLAIN_PRECISION = "int8"
-    quantized = jobs.explainer_for(active_model)
+    quantized = explanations.explainer_for(active_model)
     settings.SENTIMENT_EXPLAIN_PRECISION = "fp32"
-    plain = jobs.explainer_for(active_model)
+    plain = explanations.explainer_for(active_model)
     assert (quantized.precision, plain.precision) == ("int8", "fp32")
-    assert jobs.explainer_for(active_model) is plain
-    from reviews.services import review_submit
+    assert explanations.explainer_for(active_model) is plain
+    from reviews.services.reviews import review_submit
 
     settings.SENTIMENT_EXPLAIN_SELECTION = "lime"
     prediction = review_submit(text="a wonderful, moving film", session_key="s")
     row, _ = explanation_request(prediction=prediction)
-    jobs.process_explanations(worker_id="w")
+    explanations.process_explanations(worker_id="w")
     row.refresh_from_db()
     assert row.status == WorkStatus.DONE and row.result["settings"]["precision"] == "fp32"
     assert row.result["settings"]["compiled"] is False  # tests do not compile (tests/conftest.py)
@@ -162,7 +162,7 @@ def test_the_worker_loads_the_active_explainer_ahead_and_compiles_it_in_a_thread
 
     from modeling.serving import Predictor
 
-    monkeypatch.setattr(jobs, "_explainers", {})
+    monkeypatch.setattr(explanations, "_explainers", {})
     compiling, threads = threading.Event(), []
 
     def compile(self):
@@ -172,10 +172,10 @@ def test_the_worker_loads_the_active_explainer_ahead_and_compiles_it_in_a_thread
 
     monkeypatch.setattr(Predictor, "compile", compile)
     settings.SENTIMENT_EXPLAIN_COMPILE = True
-    jobs.prepare_explainer()
+    explanations.prepare_explainer()
     assert compiling.wait(30)
     assert threads == [f"compile-{active_model.id}"]
-    assert [key[0] for key in jobs._explainers] == [active_model.id]
+    assert [key[0] for key in explanations._explainers] == [active_model.id]
     compiling.clear()
-    jobs.prepare_explainer()  # already there: neither loaded nor compiled again
+    explanations.prepare_explainer()  # already there: neither loaded nor compiled again
     assert not compiling.wait(0.5) and len(threads) == 1

@@ -2,10 +2,12 @@ import pytest
 from django.db import OperationalError
 
 from modeling import registry
-from reviews import jobs, predictor, work
+from reviews import predictor
+from reviews.worker import queue, training
 from reviews.models import Feedback, ModelVersion, TrainingRun, WorkStatus
-from reviews.retraining import maybe_schedule_retrain
-from reviews.services import review_submit, training_run_request
+from reviews.worker.training import maybe_schedule_retrain
+from reviews.services.reviews import review_submit
+from reviews.services.training import training_run_request
 from tests.reviews.conftest import approved_corrections, at_once
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -17,7 +19,7 @@ def test_flag_approve_retrain_promote_and_serve_the_new_version(loop, staff):
     flags = approved_corrections(staff, 6)
     assert review_submit(text="great", session_key="s").model_version_id == loop.id
     run, created = training_run_request(trigger=TrainingRun.Trigger.MANUAL, user=staff)
-    assert created and jobs.process_training_runs(worker_id="w") == 1
+    assert created and training.process_training_runs(worker_id="w") == 1
     run.refresh_from_db()
     assert run.status == WorkStatus.DONE and run.decision == TrainingRun.Decision.PROMOTED, (run.error, run.reasons)
     new = ModelVersion.objects.get(status=ModelVersion.Status.ACTIVE)
@@ -44,7 +46,7 @@ def test_rejected_candidate_is_kept_with_reasons_and_corrections_stay_unused(loo
     approved_corrections(staff, 3)
     settings.SENTIMENT_GATE_TOLERANCE = -0.5  # demands 50 points better than the active model
     run, _ = training_run_request(trigger=TrainingRun.Trigger.MANUAL)
-    jobs.process_training_runs(worker_id="w")
+    training.process_training_runs(worker_id="w")
     run.refresh_from_db()
     assert run.status == WorkStatus.DONE and run.decision == TrainingRun.Decision.REJECTED
     failed = [c for c in run.reasons if not c["passed"]]
@@ -58,12 +60,12 @@ def test_rejected_candidate_is_kept_with_reasons_and_corrections_stay_unused(loo
 
 def test_promotion_can_wait_for_a_staff_click(loop, staff, settings):
     """With automatic promotion off, a passing candidate waits; promoting it activates it."""
-    from reviews.services import training_run_promote
+    from reviews.services.training import training_run_promote
 
     settings.SENTIMENT_RETRAIN_AUTO_PROMOTE = False
     approved_corrections(staff, 3)
     run, _ = training_run_request(trigger=TrainingRun.Trigger.MANUAL)
-    jobs.process_training_runs(worker_id="w")
+    training.process_training_runs(worker_id="w")
     run.refresh_from_db()
     assert run.decision == TrainingRun.Decision.AWAITING
     assert ModelVersion.objects.get(status=ModelVersion.Status.ACTIVE).id == loop.id
@@ -84,24 +86,22 @@ def test_lost_database_connection_fails_the_run_and_the_next_schedule_retries(lo
     """A database error during training ends the run failed with the reason; the corrections
     stay unused and the next scheduled check queues a new run."""
     approved_corrections(staff, 4)
-    from reviews import retraining
-
-    real = retraining.build_version
+    real = training.build_version
 
     def losing_connection(*args, **kwargs):
         raise OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr(retraining, "build_version", losing_connection)
+    monkeypatch.setattr(training, "build_version", losing_connection)
     run = maybe_schedule_retrain()
     assert run is not None and run.trigger == TrainingRun.Trigger.SCHEDULE
-    jobs.process_training_runs(worker_id="w")
+    training.process_training_runs(worker_id="w")
     run.refresh_from_db()
     assert run.status == WorkStatus.FAILED and "server closed the connection" in run.error
     assert not Feedback.objects.filter(training_run__isnull=False).exists()
-    monkeypatch.setattr(retraining, "build_version", real)
+    monkeypatch.setattr(training, "build_version", real)
     again = maybe_schedule_retrain()
     assert again is not None and again.pk != run.pk
-    jobs.process_training_runs(worker_id="w")
+    training.process_training_runs(worker_id="w")
     again.refresh_from_db()
     assert again.status == WorkStatus.DONE, again.error
 
@@ -110,11 +110,11 @@ def test_a_mismatched_test_split_fails_the_run_with_that_reason(loop, settings, 
     """If the data's test split is not the one the active model was measured on, the run fails."""
     ModelVersion.objects.filter(pk=loop.pk).update(data={**loop.data, "splits": {"test": {"sha256": "0" * 64}}})
     run, _ = training_run_request(trigger=TrainingRun.Trigger.MANUAL)
-    jobs.process_training_runs(worker_id="w")
+    training.process_training_runs(worker_id="w")
     run.refresh_from_db()
     assert run.status == WorkStatus.FAILED and "differs from the one the active model was measured on" in run.error
     assert registry.list_versions(settings.SENTIMENT_MODEL_STORE)[-1].id == loop.id
-    assert work.lease_holder(jobs.TRAINING_LEASE) is None
+    assert queue.lease_holder(training.TRAINING_LEASE) is None
 
 
 def test_a_second_retrain_reuses_the_frozen_layer_cache(loop, staff, settings):
@@ -127,7 +127,7 @@ def test_a_second_retrain_reuses_the_frozen_layer_cache(loop, staff, settings):
     costs = []
     for _ in range(2):
         run, _ = training_run_request(trigger=TrainingRun.Trigger.MANUAL)
-        jobs.process_training_runs(worker_id="w")
+        training.process_training_runs(worker_id="w")
         run.refresh_from_db()
         assert run.status == WorkStatus.DONE, run.error
         manifest = json.loads((ModelVersion.objects.get(pk=run.model_version_id).path / "manifest.json").read_text())
@@ -149,7 +149,7 @@ def test_a_retrain_refits_the_active_versions_ngram_companion_on_the_corrections
     assert parent is not None
     approved_corrections(staff, 6)
     run, _ = training_run_request(trigger=TrainingRun.Trigger.MANUAL, user=staff)
-    assert jobs.process_training_runs(worker_id="w") == 1
+    assert training.process_training_runs(worker_id="w") == 1
     run.refresh_from_db()
     assert run.status == WorkStatus.DONE, run.error
     candidate = ModelVersion.objects.get(pk=run.model_version_id)

@@ -56,17 +56,17 @@ def test_a_stopping_worker_hands_the_run_back_and_it_resumes(tiny_installation, 
     (not failed), and the next worker finishes it from there."""
     import threading
 
-    from reviews import jobs, work
+    from reviews.worker import queue, training
 
-    run = jobs.request_first_model()
+    run = training.request_first_model()
     stop = threading.Event()
     stop.set()  # the worker is shutting down: training stops at its next step
-    claimed = work.claim_next(TrainingRun, worker_id="w1")
-    assert jobs.run_training(claimed, worker_id="w1", stop=stop) is False
+    claimed = queue.claim_next(TrainingRun, worker_id="w1")
+    assert training.run_training(claimed, worker_id="w1", stop=stop) is False
     run.refresh_from_db()
     assert run.status == WorkStatus.PENDING and "interrupted" in run.error and run.attempts == 0
     assert (settings.SENTIMENT_CACHE_DIR / "training" / f"run-{run.pk}" / "checkpoint.pt").exists()
-    assert work.lease_holder(jobs.TRAINING_LEASE) is None
-    assert jobs.process_training_runs(worker_id="w2") == 1
+    assert queue.lease_holder(training.TRAINING_LEASE) is None
+    assert training.process_training_runs(worker_id="w2") == 1
     run.refresh_from_db()
     assert run.status == WorkStatus.DONE and ModelVersion.objects.get().status == ModelVersion.Status.ACTIVE

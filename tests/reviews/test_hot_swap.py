@@ -10,7 +10,8 @@ from modeling.serving import Predictor
 from reviews import predictor
 from reviews.models import ModelVersion, Prediction
 from reviews.selectors import system_health
-from reviews.services import model_version_activate, model_version_register, review_submit
+from reviews.services.model_versions import model_version_activate, model_version_register
+from reviews.services.reviews import review_submit
 
 
 def wait_until(condition, timeout=20.0):

@@ -11,9 +11,9 @@ import pytest
 from django.conf import settings
 
 from modeling import registry
-from reviews import jobs, work
+from reviews.worker import queue, training
 from reviews.models import Feedback, Lease, ModelVersion, TrainingRun, WorkStatus
-from reviews.services import training_run_request
+from reviews.services.training import training_run_request
 from tests.reviews.conftest import approved_corrections, database_url
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,11 +38,8 @@ def run_worker(tmp_path, fault: str | None = None) -> subprocess.CompletedProces
         "SENTIMENT_TORCH_THREADS": "1",
         "HF_HUB_OFFLINE": "1",
     }
-    env.pop("SENTIMENT_FAULT", None)
-    if fault:
-        env["SENTIMENT_FAULT"] = fault
-    return subprocess.run([sys.executable, "manage.py", "runworker", "--once"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
+    command = ["-m", "tests.reviews.fault_worker", fault] if fault else ["manage.py", "runworker", "--once"]
+    return subprocess.run([sys.executable, *command], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
 
 @pytest.mark.parametrize("fault", ["during_training", "before_rename"])
@@ -65,7 +62,7 @@ def test_sigkill_loses_nothing_and_the_next_run_succeeds(loop, staff, tmp_path, 
             registry.verify(leftover)
     assert ModelVersion.objects.get(status=ModelVersion.Status.ACTIVE).id == loop.id
     assert not Feedback.objects.filter(training_run__isnull=False).exists()
-    assert Lease.objects.filter(name=jobs.TRAINING_LEASE).exists()  # left behind by the dead worker
+    assert Lease.objects.filter(name=training.TRAINING_LEASE).exists()  # left behind by the dead worker
 
     time.sleep(SHORT + 3)  # the dead worker's heartbeat and lease lapse
     finished = run_worker(tmp_path)
@@ -75,4 +72,4 @@ def test_sigkill_loses_nothing_and_the_next_run_succeeds(loop, staff, tmp_path, 
     assert run.attempts == 2
     assert ModelVersion.objects.get(status=ModelVersion.Status.ACTIVE).id == run.model_version_id != loop.id
     assert Feedback.objects.filter(training_run=run).count() == len(run.correction_ids) > 0
-    assert work.lease_holder(jobs.TRAINING_LEASE) is None
+    assert queue.lease_holder(training.TRAINING_LEASE) is None

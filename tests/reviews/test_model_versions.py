@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from reviews.models import ModelVersion
 from reviews.selectors import model_version_active
-from reviews.services import model_version_activate, model_version_register
+from reviews.services.model_versions import model_version_activate, model_version_register
 
 pytestmark = pytest.mark.django_db
 

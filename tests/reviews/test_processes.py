@@ -15,7 +15,7 @@ import pytest
 from django.conf import settings
 
 from reviews.models import ModelVersion
-from reviews.services import model_version_activate, model_version_register
+from reviews.services.model_versions import model_version_activate, model_version_register
 from tests.reviews.conftest import database_url
 
 ROOT = Path(__file__).resolve().parents[2]

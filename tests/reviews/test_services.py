@@ -3,14 +3,8 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from reviews.models import Feedback, Prediction, Review
-from reviews.services import (
-    NoActiveModel,
-    feedback_approve,
-    feedback_flag,
-    feedback_reject,
-    review_submit,
-    review_submit_many,
-)
+from reviews.services.reviews import NoActiveModel, review_submit, review_submit_many
+from reviews.services.feedback import feedback_approve, feedback_flag, feedback_reject
 
 pytestmark = pytest.mark.django_db
 

@@ -3,7 +3,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from reviews import work
+from reviews.worker import queue
 from reviews.models import Explanation, Lease, ModelVersion, Prediction, Review, WorkStatus
 from tests.reviews.conftest import at_once
 
@@ -26,7 +26,7 @@ def test_two_claimers_never_get_the_same_row():
     make_runs(20)
     def claim_all(name):
         mine = []
-        while (row := work.claim_next(Explanation, worker_id=name)) is not None:
+        while (row := queue.claim_next(Explanation, worker_id=name)) is not None:
             mine.append(row.pk)
         return mine
 
@@ -39,14 +39,14 @@ def test_two_claimers_never_get_the_same_row():
 def test_stale_claim_is_requeued_and_fails_after_max_attempts():
     """A row whose claimant stopped beating goes back to pending, and fails after too many tries."""
     (run,) = make_runs(1)
-    claimed = work.claim_next(Explanation, worker_id="dead")
+    claimed = queue.claim_next(Explanation, worker_id="dead")
     Explanation.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now() - timedelta(minutes=5))
-    assert work.requeue_stale(Explanation, stale_after=timedelta(seconds=60), max_attempts=2) == 1
+    assert queue.requeue_stale(Explanation, stale_after=timedelta(seconds=60), max_attempts=2) == 1
     run.refresh_from_db()
     assert run.status == WorkStatus.PENDING and run.claimed_by == "" and claimed.attempts == 1
-    work.claim_next(Explanation, worker_id="dead-again")
+    queue.claim_next(Explanation, worker_id="dead-again")
     Explanation.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now() - timedelta(minutes=5))
-    work.requeue_stale(Explanation, stale_after=timedelta(seconds=60), max_attempts=2)
+    queue.requeue_stale(Explanation, stale_after=timedelta(seconds=60), max_attempts=2)
     run.refresh_from_db()
     assert run.status == WorkStatus.FAILED and "stopped responding" in run.error
 
@@ -55,9 +55,9 @@ def test_stale_claim_is_requeued_and_fails_after_max_attempts():
 def test_a_live_claim_is_not_requeued():
     """A row whose worker beats recently stays claimed."""
     make_runs(1)
-    row = work.claim_next(Explanation, worker_id="alive")
-    assert work.beat(row)
-    assert work.requeue_stale(Explanation, stale_after=timedelta(seconds=60), max_attempts=3) == 0
+    row = queue.claim_next(Explanation, worker_id="alive")
+    assert queue.beat(row)
+    assert queue.requeue_stale(Explanation, stale_after=timedelta(seconds=60), max_attempts=3) == 0
 
 
 @pytest.mark.django_db
@@ -71,8 +71,8 @@ def test_failing_row_is_marked_failed_and_the_next_still_runs():
         return {"result": {"ok": True}}
 
     results = []
-    while (row := work.claim_next(Explanation, worker_id="w")) is not None:
-        results.append(work.run_claimed(row, handler))
+    while (row := queue.claim_next(Explanation, worker_id="w")) is not None:
+        results.append(queue.run_claimed(row, handler))
     first.refresh_from_db()
     second.refresh_from_db()
     assert results == [False, True]
@@ -84,9 +84,9 @@ def test_failing_row_is_marked_failed_and_the_next_still_runs():
 def test_pending_row_not_before_the_future_is_not_claimed():
     """A row released with a delay is not claimed before its time."""
     (run,) = make_runs(1)
-    row = work.claim_next(Explanation, worker_id="w")
-    work.release(row, delay=timedelta(minutes=5), reason="busy")
-    assert work.claim_next(Explanation, worker_id="w2") is None
+    row = queue.claim_next(Explanation, worker_id="w")
+    queue.release(row, delay=timedelta(minutes=5), reason="busy")
+    assert queue.claim_next(Explanation, worker_id="w2") is None
     run.refresh_from_db()
     assert run.status == WorkStatus.PENDING and run.attempts == 0
 
@@ -95,19 +95,19 @@ def test_pending_row_not_before_the_future_is_not_claimed():
 def test_lease_has_one_holder_among_contenders():
     """Of several threads taking the same lease at once exactly one gets it."""
     names = [f"w{i}" for i in range(4)]
-    won = at_once(lambda name: work.lease_acquire("training", holder=name, ttl=timedelta(seconds=60)), [(n,) for n in names])
+    won = at_once(lambda name: queue.lease_acquire("training", holder=name, ttl=timedelta(seconds=60)), [(n,) for n in names])
     winners = [name for name, ok in zip(names, won) if ok]
     assert len(winners) == 1
-    assert work.lease_holder("training") == winners[0]
+    assert queue.lease_holder("training") == winners[0]
 
 
 @pytest.mark.django_db
 def test_expired_lease_is_taken_over_and_renewal_fails_for_the_old_holder():
     """An expired lease goes to the next contender; the old holder can no longer renew it."""
-    assert work.lease_acquire("training", holder="a", ttl=timedelta(seconds=60))
-    assert not work.lease_acquire("training", holder="b", ttl=timedelta(seconds=60))
+    assert queue.lease_acquire("training", holder="a", ttl=timedelta(seconds=60))
+    assert not queue.lease_acquire("training", holder="b", ttl=timedelta(seconds=60))
     Lease.objects.filter(name="training").update(expires_at=timezone.now() - timedelta(seconds=1))
-    assert work.lease_acquire("training", holder="b", ttl=timedelta(seconds=60))
-    assert not work.lease_renew("training", holder="a", ttl=timedelta(seconds=60))
-    work.lease_release("training", holder="b")
-    assert work.lease_holder("training") is None
+    assert queue.lease_acquire("training", holder="b", ttl=timedelta(seconds=60))
+    assert not queue.lease_renew("training", holder="a", ttl=timedelta(seconds=60))
+    queue.lease_release("training", holder="b")
+    assert queue.lease_holder("training") is None

@@ -1,7 +1,7 @@
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from reviews.services import api_token_issue
+from reviews.services.accounts import api_token_issue
 
 
 class Command(BaseCommand):

@@ -1,8 +1,8 @@
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from modeling.data import DataSourceError, describe
 from modeling.encoders import load_tokenizer
+from reviews.conf import conf
 from reviews.data import load
 
 STATS = ("min", "median", "mean", "p95", "max")
@@ -18,12 +18,12 @@ class Command(BaseCommand):
         parser.add_argument("--no-tokens", action="store_true", help="skip token counts (no tokenizer needed)")
 
     def handle(self, *args, data, seed, base_model, no_tokens, **options):
-        source = data or settings.SENTIMENT_DATA_SOURCE
+        source = data or conf.data.source
         try:
             dataset = load(source, seed=seed)
         except DataSourceError as exc:
             raise CommandError(str(exc)) from None
-        tokenizer = None if no_tokens else load_tokenizer(base_model or settings.SENTIMENT_BASE_MODEL)
+        tokenizer = None if no_tokens else load_tokenizer(base_model or conf.data.base_model)
         stats = describe(dataset, tokenizer=tokenizer)
         out = self.stdout
         out.write(f"data source: {source}")

@@ -1,7 +1,7 @@
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from reviews.jobs import request_first_model
+from reviews.worker.training import request_first_model
 from reviews.models import ModelVersion
 
 

@@ -1,12 +1,12 @@
 import functools
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from modeling import registry
 from modeling.data import DataSourceError
 from modeling.evaluate import evaluate, format_metrics
 from modeling.serving import Predictor
+from reviews.conf import conf
 from reviews.data import load
 from reviews.models import ModelVersion
 from reviews.selectors import model_version_active
@@ -32,7 +32,7 @@ class Command(BaseCommand):
             row = model_version_active()
             if row is None:
                 raise CommandError("no active model version; train one with `manage.py train`")
-        source = data or settings.SENTIMENT_DATA_SOURCE
+        source = data or conf.data.source
         try:
             dataset = load(source)
         except DataSourceError as exc:
@@ -40,7 +40,7 @@ class Command(BaseCommand):
         if split not in dataset:
             raise CommandError(f"data source {source} has no split {split!r} (it has: {', '.join(dataset)})")
         try:
-            predictor = Predictor(row.path, threads=settings.SENTIMENT_TORCH_THREADS, precision=settings.SENTIMENT_PRECISION)
+            predictor = Predictor(row.path, threads=conf.serving.threads, precision=conf.serving.precision)
         except registry.RegistryError as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(f"version {row.id} on {source} {split} ({len(dataset[split])} reviews)")

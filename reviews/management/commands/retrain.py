@@ -1,9 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from reviews import jobs, work
 from reviews.models import TrainingRun
-from reviews.retraining import maybe_schedule_retrain
-from reviews.services import training_run_request
+from reviews.services.training import training_run_request
+from reviews.worker import queue, training
 
 
 class Command(BaseCommand):
@@ -14,22 +13,22 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--force", action="store_true", help="retrain even with few or no new corrections")
-        parser.add_argument("--queue", action="store_true", help="only queue the run for the worker")
+        parser.add_argument("--queue", action="store_true", dest="only_queue", help="only queue the run for the worker")
 
-    def handle(self, *args, force, queue, **options):
+    def handle(self, *args, force, only_queue, **options):
         if force:
             run, created = training_run_request(trigger=TrainingRun.Trigger.MANUAL)
         else:
-            run = maybe_schedule_retrain()
+            run = training.maybe_schedule_retrain()
             created = run is not None
             if run is None:
                 self.stdout.write("not enough approved corrections waiting; use --force to retrain anyway")
                 return
         self.stdout.write(f"training run {run.pk} {'queued' if created else 'already queued or running'}")
-        if queue:
+        if only_queue:
             return
-        worker_id = work.new_worker_id()
-        jobs.process_training_runs(worker_id=worker_id)
+        worker_id = queue.new_worker_id()
+        training.process_training_runs(worker_id=worker_id)
         run.refresh_from_db()
         if run.status == "failed":
             raise CommandError(f"training run {run.pk} failed: {run.error}")

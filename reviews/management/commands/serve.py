@@ -7,13 +7,15 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from reviews.conf import conf
+
 
 class Command(BaseCommand):
     help = "Run the site for real: gunicorn (web) and the worker together; Ctrl-C stops both."
 
     def add_arguments(self, parser):
-        parser.add_argument("--bind", default=os.environ.get("SENTIMENT_BIND", "127.0.0.1:8000"))
-        parser.add_argument("--workers", type=int, default=settings.SENTIMENT_WEB_WORKERS)
+        parser.add_argument("--bind", default=conf.web.bind)
+        parser.add_argument("--workers", type=int, default=conf.web.workers)
         parser.add_argument("--no-worker", action="store_true", help="web processes only")
 
     def handle(self, *args, bind, workers, no_worker, **options):

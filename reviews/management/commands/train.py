@@ -2,14 +2,14 @@ import dataclasses
 import logging
 from pathlib import Path
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from modeling.config import PROFILES, Phase
 from modeling.data import DataSourceError
 from modeling.evaluate import format_metrics
-from reviews.jobs import train_and_register
+from reviews.conf import conf
+from reviews.worker.training import train_and_register, work_dir_for
 from reviews.models import ModelVersion
 
 
@@ -54,7 +54,7 @@ class Command(BaseCommand):
     def handle(self, *args, **o):
         logging.getLogger("modeling").setLevel(logging.INFO)
         config = PROFILES[o["profile"]]
-        base_model = o["base_model"] or settings.SENTIMENT_BASE_MODEL
+        base_model = o["base_model"] or conf.data.base_model
         changes = {"base_model": base_model}
         phases = config.phases
         if o["schedule"] == "full":
@@ -90,8 +90,8 @@ class Command(BaseCommand):
             except ModelVersion.DoesNotExist:
                 raise CommandError(f"no registered model version {o['init_from']}") from None
 
-        source = o["data"] or settings.SENTIMENT_DATA_SOURCE
-        work_dir = Path(o["work_dir"]) if o["work_dir"] else settings.SENTIMENT_CACHE_DIR / "training" / o["profile"]
+        source = o["data"] or conf.data.source
+        work_dir = Path(o["work_dir"]) if o["work_dir"] else work_dir_for(o["profile"])
         self.stdout.write(f"training profile {o['profile']} on {source} from {init_from or base_model}; checkpoints in {work_dir}")
         try:
             version, row = train_and_register(

@@ -1,11 +1,11 @@
 """What the OpenAPI schema says beyond the serializers: the error responses each endpoint can give
-and the examples shown at /api/docs/. Kept apart so that reviews/api.py reads as views."""
+and the examples shown at /api/docs/. Kept apart so that the resource modules read as views."""
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
 
-from reviews.api_errors import error_body
+from reviews.api.errors import error_body
 
 VERSION = "20261129-120000-a1b2c3"
 OLDER_VERSION = "20261101-090000-d4e5f6"

@@ -1,21 +1,28 @@
 """Requested work and leases: the coordination between web processes and workers, in the
-database so it holds across processes and machines, on PostgreSQL and SQLite alike."""
+database so it holds across processes and machines, on PostgreSQL and SQLite alike.
+
+A row of a RequestedWork model (a training run, an explanation) is claimed by one worker with a
+conditional UPDATE, kept alive by heartbeats while it runs, and finished only by its claimant.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
 import socket
+import threading
 import traceback
 import uuid
 from collections.abc import Callable
+from contextlib import contextmanager
 from datetime import timedelta
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from reviews.models import Lease, RequestedWork, WorkStatus
+from reviews.conf import conf
+from reviews.models import Lease, RequestedWork, WorkerHeartbeat, WorkStatus
 
 log = logging.getLogger(__name__)
 
@@ -70,9 +77,12 @@ def beat(row: RequestedWork, **fields) -> bool:
     )
 
 
-def finish(row: RequestedWork, *, error: str = "", **fields) -> None:
-    type(row).objects.filter(pk=row.pk).update(
-        status=WorkStatus.FAILED if error else WorkStatus.DONE, finished_at=timezone.now(), error=error, **fields
+def finish(row: RequestedWork, *, error: str = "", **fields) -> bool:
+    """Record a claimed row's outcome; only its claimant can (False if the claim was lost)."""
+    return bool(
+        type(row).objects.filter(pk=row.pk, status=WorkStatus.RUNNING, claimed_by=row.claimed_by).update(
+            status=WorkStatus.FAILED if error else WorkStatus.DONE, finished_at=timezone.now(), error=error, **fields
+        )
     )
 
 
@@ -96,11 +106,66 @@ def run_claimed(
         raise
     except Exception as exc:
         log.exception("%s %s failed", type(row).__name__, row.pk)
-        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        finish(row, error=detail[:4000])
+        finish(row, error=error_text(exc))
         return False
-    finish(row, **fields)
-    return True
+    return finish(row, **fields)
+
+
+def error_text(exc: BaseException) -> str:
+    """An exception as the one line a failed row keeps."""
+    return "".join(traceback.format_exception_only(type(exc), exc)).strip()[:4000]
+
+
+@contextmanager
+def keep_alive(row, *, lease: str | None = None, holder: str = "", interval: float = 10.0, lease_ttl: timedelta | None = None):
+    """Beat the row's heartbeat (and renew a lease) from a side thread while a long step runs,
+    so a busy worker is never mistaken for a dead one. The event it yields is set when the claim
+    or the lease is lost, or when the thread itself fails (a database error): then the step must
+    stop, since nobody keeps its claim alive any more."""
+    stop, lost = threading.Event(), threading.Event()
+
+    def loop():
+        try:
+            while not stop.wait(interval):
+                if not beat(row):
+                    lost.set()
+                if lease and not lease_renew(lease, holder=holder, ttl=lease_ttl):
+                    lost.set()
+        except Exception:
+            log.exception("keep-alive of %s %s failed; its work stops", type(row).__name__, row.pk)
+            lost.set()
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=loop, name=f"keep-alive-{row.pk}", daemon=True)
+    thread.start()
+    try:
+        yield lost
+    finally:
+        stop.set()
+        thread.join()
+
+
+def drain(model, handle: Callable[[], int | None], *, stop: threading.Event | None = None) -> int:
+    """Requeue `model`'s stale rows, then claim and handle pending ones until none is left
+    (or `handle` says to stop by returning None). Returns how many were handled."""
+    requeue_stale(model, stale_after=timedelta(seconds=conf.worker.stale_seconds), max_attempts=3)
+    done = 0
+    while stop is None or not stop.is_set():
+        outcome = handle()
+        if outcome is None:
+            break
+        done += outcome
+    return done
+
+
+def heartbeat(*, worker_id: str, started_at, doing: str = "") -> None:
+    """This worker's presence row (the site shows who is alive)."""
+    WorkerHeartbeat.objects.update_or_create(
+        worker_id=worker_id,
+        defaults={"hostname": socket.gethostname(), "pid": os.getpid(), "started_at": started_at,
+                  "last_seen": timezone.now(), "doing": doing[:255]},
+    )
 
 
 # --- leases ---------------------------------------------------------------------------------

@@ -5,17 +5,15 @@ what Django answers by itself (an unknown URL, a crash, a body too large to read
 
 from __future__ import annotations
 
-import json
 from http import HTTPStatus
 
-from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
-from rest_framework.parsers import JSONParser
 
-from reviews.services import NoActiveModel
+from reviews.conf import conf
+from reviews.services.reviews import NoActiveModel
 
 API_PREFIX = "/api/"
 NON_FIELD = "non_field_errors"
@@ -49,7 +47,7 @@ def error_response(status_code: int, code: str, message: str, fields: dict | Non
 
 
 def body_limit() -> int:
-    return settings.SENTIMENT_API_MAX_BODY_BYTES
+    return conf.api.max_body_bytes
 
 
 def too_large_message() -> str:
@@ -101,8 +99,8 @@ def exception_handler(exc, context):
         exc = ServiceUnavailable()
     elif isinstance(exc, DjangoValidationError):
         exc = _from_django_validation_error(exc)
-    # Imported here: rest_framework.views reads DEFAULT_PARSER_CLASSES (JSONBodyParser, below)
-    # while it is being imported, so this module must not import it at the top.
+    # Imported here: rest_framework.views reads DEFAULT_PARSER_CLASSES while it is being
+    # imported, and the parser imports this module.
     from rest_framework.views import exception_handler as drf_exception_handler
 
     response = drf_exception_handler(exc, context)
@@ -131,40 +129,6 @@ def exception_handler(exc, context):
     message = str(detail) if isinstance(detail, str) else HTTPStatus(response.status_code).phrase
     response.data = error_body(code, message)
     return response
-
-
-# --- Parsing ---------------------------------------------------------------------------------
-
-
-def _reject_constant(name: str):
-    raise ValueError(f"{name} is not valid JSON")
-
-
-class JSONBodyParser(JSONParser):
-    """DRF's JSON parser, bounded: it never reads past the body limit, and everything that is not
-    strict JSON (NaN, nesting deeper than Python can follow, text that is not Unicode, lone
-    surrogates a database would refuse) is a 400, not a crash further down."""
-
-    def parse(self, stream, media_type=None, parser_context=None):
-        limit = body_limit()
-        raw = stream.read(limit + 1) if stream is not None else b""
-        if len(raw) > limit:
-            raise PayloadTooLarge(too_large_message())
-        charset = ((parser_context or {}).get("encoding")) or settings.DEFAULT_CHARSET
-        try:
-            data = json.loads(raw.decode(charset), parse_constant=_reject_constant)
-            json.dumps(data, ensure_ascii=False).encode("utf-8")
-        except (ValueError, RecursionError, LookupError) as exc:
-            raise exceptions.ParseError(f"The body is not valid JSON: {_short(exc)}") from None
-        return data
-
-
-def _short(exc: Exception) -> str:
-    if isinstance(exc, RecursionError):
-        return "nested too deeply"
-    if isinstance(exc, UnicodeError):
-        return "it is not valid UTF-8 text"
-    return str(exc)[:200]
 
 
 # --- What Django answers by itself -----------------------------------------------------------

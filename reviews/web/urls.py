@@ -1,6 +1,6 @@
 from django.urls import path
 
-from reviews import views
+from reviews.web import views
 
 urlpatterns = [
     path("", views.home, name="home"),

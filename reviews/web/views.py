@@ -8,8 +8,12 @@ from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from reviews import charts, ratelimit, selectors, services
-from reviews.forms import FlagForm, HistoryFilterForm, ReviewForm
+from reviews import ratelimit, selectors
+from reviews.services.explanations import explanation_request
+from reviews.services.feedback import feedback_flag
+from reviews.services.reviews import NoActiveModel, review_submit
+from reviews.web import charts
+from reviews.web.forms import FlagForm, HistoryFilterForm, ReviewForm
 from reviews.identity import visitor
 
 PAGE_SIZE = 20
@@ -34,8 +38,8 @@ def home(request):
             status = 503
         elif form.is_valid() and not _rate_limited(request, "predict", who):
             try:
-                prediction = services.review_submit(text=form.cleaned_data["text"], **who.as_kwargs())
-            except services.NoActiveModel:
+                prediction = review_submit(text=form.cleaned_data["text"], **who.as_kwargs())
+            except NoActiveModel:
                 messages.info(request, "The first model is still being prepared.")
                 status = 503
             else:
@@ -73,7 +77,7 @@ def review_explain(request, pk: int):
     who = visitor(request, create_session=True)
     review = _predicted_review_or_404(pk, who)
     if not _rate_limited(request, "explain", who):
-        services.explanation_request(prediction=review.latest_prediction)
+        explanation_request(prediction=review.latest_prediction)
     return redirect(f"{review.get_absolute_url()}#explanation")
 
 
@@ -99,7 +103,7 @@ def review_flag(request, pk: int):
     if _rate_limited(request, "flag", who):
         return redirect("review-detail", pk=pk)
     try:
-        feedback, created = services.feedback_flag(
+        feedback, created = feedback_flag(
             prediction=latest, label=form.cleaned_data["label"], comment=form.cleaned_data["comment"], **who.as_kwargs()
         )
     except ValidationError as exc:

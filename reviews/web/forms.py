@@ -1,9 +1,9 @@
 from django import forms
-from django.conf import settings
 from django.core.exceptions import ValidationError
 
+from reviews.conf import conf
 from reviews.models import Label, ModelVersion
-from reviews.services import validate_review_text
+from reviews.services.reviews import validate_review_text
 
 
 class ReviewForm(forms.Form):
@@ -23,7 +23,7 @@ class ReviewForm(forms.Form):
 
     @staticmethod
     def limit() -> int:
-        return settings.SENTIMENT_REVIEW_MAX_CHARS
+        return conf.serving.review_max_chars
 
 
 class FlagForm(forms.Form):

@@ -1,0 +1,124 @@
+"""Flags: a caller flags a wrong prediction; staff list, approve and reject flags."""
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+
+from reviews import selectors
+from reviews.api import examples as docs
+from reviews.api.base import ApiView, PageQuerySerializer, scope, validated, validated_filters
+from reviews.api.serializers import FeedbackOutputSerializer, FlagOutputSerializer, StrictCharField, label_field, page_serializer
+from reviews.identity import visitor
+from reviews.models import Feedback
+from reviews.services.feedback import feedback_approve, feedback_flag, feedback_reject
+
+
+class PredictionFlagApi(ApiView):
+    permission_classes = [AllowAny]
+    throttle_scope = "flag"
+
+    class InputSerializer(serializers.Serializer):
+        label = label_field(help_text="The label that is right (not the predicted one).")
+        comment = StrictCharField(required=False, allow_blank=True, max_length=2000, default="")
+
+        class Meta:
+            ref_name = "FlagRequest"
+
+    @extend_schema(
+        operation_id="predictions_flag",
+        summary="Flag a wrong prediction",
+        description="One flag per caller and prediction: repeating it returns the first flag (200) and stores nothing.",
+        request=InputSerializer,
+        responses={
+            201: OpenApiResponse(FlagOutputSerializer, description="Flag stored, pending review by staff."),
+            200: OpenApiResponse(FlagOutputSerializer, description="The caller had already flagged it."),
+            **docs.errors(*docs.WRITE, 404, 429),
+        },
+        parameters=[docs.RETRY_AFTER],
+        examples=docs.FLAG_EXAMPLES,
+        tags=["predictions"],
+    )
+    def post(self, request, pk: int):
+        who = visitor(request)
+        prediction = selectors.prediction_get(pk=pk, **scope(who))
+        if prediction is None:
+            raise NotFound("No such prediction.")
+        data = validated(self.InputSerializer, request.data)
+        feedback, created = feedback_flag(prediction=prediction, **data, **who.as_kwargs())
+        answer = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        return Response(FlagOutputSerializer(feedback).data, status=answer)
+
+
+class FeedbackListApi(ApiView):
+    class FilterSerializer(PageQuerySerializer):
+        status = serializers.ChoiceField(choices=Feedback.Status.choices, required=False)
+
+        class Meta:
+            ref_name = "FeedbackFilter"
+
+    @extend_schema(
+        operation_id="feedback_list",
+        summary="Flags to review (staff)",
+        parameters=[FilterSerializer],
+        responses={200: page_serializer(FeedbackOutputSerializer, "FeedbackPage"), **docs.errors(*docs.ANY, 404)},
+        examples=docs.FEEDBACK_LIST_EXAMPLES,
+        tags=["feedback"],
+    )
+    def get(self, request):
+        filters = validated_filters(self.FilterSerializer, request)
+        return self.paginated(selectors.feedback_list(**filters), FeedbackOutputSerializer)
+
+
+class DecisionInputSerializer(serializers.Serializer):
+    note = StrictCharField(required=False, allow_blank=True, max_length=2000, default="",
+                           help_text="Why (kept with the decision).")
+
+    class Meta:
+        ref_name = "FeedbackDecisionRequest"
+
+
+class FeedbackDecisionApi(ApiView):
+    decide = None  # the service: staticmethod(feedback_approve) or staticmethod(feedback_reject)
+
+    def post(self, request, pk: int):
+        feedback = selectors.feedback_get(pk=pk)
+        if feedback is None:
+            raise NotFound("No such feedback.")
+        data = validated(DecisionInputSerializer, request.data)
+        decided = self.decide(feedback=feedback, reviewer=request.user, note=data["note"])
+        return Response(FeedbackOutputSerializer(decided).data)
+
+
+DECISION_RESPONSES = {200: FeedbackOutputSerializer, **docs.errors(*docs.WRITE, 404)}
+
+
+class FeedbackApproveApi(FeedbackDecisionApi):
+    decide = staticmethod(feedback_approve)
+
+    @extend_schema(
+        operation_id="feedback_approve",
+        summary="Approve a flag (staff): the retraining may learn from it",
+        request=DecisionInputSerializer,
+        responses=DECISION_RESPONSES,
+        examples=docs.APPROVE_EXAMPLES,
+        tags=["feedback"],
+    )
+    def post(self, request, pk: int):
+        return super().post(request, pk)
+
+
+class FeedbackRejectApi(FeedbackDecisionApi):
+    decide = staticmethod(feedback_reject)
+
+    @extend_schema(
+        operation_id="feedback_reject",
+        summary="Reject a flag (staff), with a note",
+        request=DecisionInputSerializer,
+        responses=DECISION_RESPONSES,
+        examples=docs.REJECT_EXAMPLES,
+        tags=["feedback"],
+    )
+    def post(self, request, pk: int):
+        return super().post(request, pk)

@@ -1,0 +1,102 @@
+"""/api/v1/training-runs (staff): runs with their progress and the gate's decision, forcing a
+retrain, and promoting a candidate that waits for a staff click."""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound
+from rest_framework.response import Response
+
+from reviews import selectors
+from reviews.api import examples as docs
+from reviews.api.base import ApiView, PageQuerySerializer, validated
+from reviews.api.serializers import page_serializer
+from reviews.models import TrainingRun
+from reviews.services.training import training_run_promote, training_run_request
+
+
+class TrainingRunOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    trigger = serializers.CharField()
+    profile = serializers.CharField()
+    status = serializers.CharField(help_text="pending, running, done or failed.")
+    requested_by = serializers.CharField(source="requested_by.username", allow_null=True)
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+    duration_s = serializers.FloatField(allow_null=True)
+    progress = serializers.JSONField(help_text="Phase, epoch, step and loss while running.")
+    counts = serializers.JSONField(help_text="Replay reviews, corrections used, held-out corrections, feedback share.")
+    correction_ids = serializers.ListField(child=serializers.IntegerField())
+    model_version = serializers.CharField(source="model_version_id", allow_null=True, help_text="The candidate.")
+    decision = serializers.CharField(help_text="promoted, rejected, awaiting (a staff click) or empty.")
+    reasons = serializers.JSONField(help_text="The gate's checks, each with what it compared.")
+    metrics = serializers.JSONField(help_text="Candidate and active metrics the gate compared.")
+    log = serializers.CharField()
+    error = serializers.CharField()
+    attempts = serializers.IntegerField()
+
+    class Meta:
+        ref_name = "TrainingRun"
+
+
+class TrainingRunListCreateApi(ApiView):
+    @extend_schema(
+        operation_id="training_runs_list",
+        summary="Training runs, newest first (staff)",
+        parameters=[PageQuerySerializer],
+        responses={200: page_serializer(TrainingRunOutputSerializer, "TrainingRunPage"), **docs.errors(*docs.ANY, 404)},
+        examples=docs.TRAINING_RUN_LIST_EXAMPLES,
+        tags=["training"],
+    )
+    def get(self, request):
+        validated(PageQuerySerializer, request.query_params.dict())
+        return self.paginated(selectors.training_run_list(), TrainingRunOutputSerializer)
+
+    @extend_schema(
+        operation_id="training_runs_create",
+        summary="Force a retrain now (staff)",
+        description="Queues a retrain on IMDb replay plus approved corrections for the worker (202). When a "
+                    "training run is already pending or running, that one is returned (200): one run at a time.",
+        request=None,
+        responses={202: TrainingRunOutputSerializer, 200: TrainingRunOutputSerializer, **docs.errors(*docs.ANY)},
+        examples=docs.TRAINING_RUN_EXAMPLES,
+        tags=["training"],
+    )
+    def post(self, request):
+        run, created = training_run_request(trigger=TrainingRun.Trigger.MANUAL, user=request.user)
+        return Response(TrainingRunOutputSerializer(run).data, status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
+
+
+def _run_or_404(pk: int):
+    run = selectors.training_run_get(pk=pk)
+    if run is None:
+        raise NotFound("No such training run.")
+    return run
+
+
+class TrainingRunDetailApi(ApiView):
+    @extend_schema(
+        operation_id="training_runs_retrieve",
+        summary="One training run with its progress, counts and the gate's decision (staff)",
+        responses={200: TrainingRunOutputSerializer, **docs.errors(*docs.ANY, 404)},
+        examples=docs.TRAINING_RUN_EXAMPLES,
+        tags=["training"],
+    )
+    def get(self, request, pk: int):
+        return Response(TrainingRunOutputSerializer(_run_or_404(pk)).data)
+
+
+class TrainingRunPromoteApi(ApiView):
+    @extend_schema(
+        operation_id="training_runs_promote",
+        summary="Promote a candidate that passed the gate (staff)",
+        description="For SENTIMENT_RETRAIN_AUTO_PROMOTE=false: activates the candidate and marks its corrections used. "
+                    "A run whose candidate did not pass the gate is refused (400).",
+        request=None,
+        responses={200: TrainingRunOutputSerializer, **docs.errors(*docs.WRITE, 404)},
+        examples=docs.TRAINING_RUN_EXAMPLES,
+        tags=["training"],
+    )
+    def post(self, request, pk: int):
+        run = _run_or_404(pk)
+        training_run_promote(run=run, user=request.user)
+        return Response(TrainingRunOutputSerializer(_run_or_404(pk)).data)

@@ -1,0 +1,355 @@
+"""The service's settings: each one declared once, read through one typed, lazy namespace.
+
+A setting is an environment variable with a type, a default and one line of help. Where the
+`modeling` library has a dataclass for the concern, the default is that dataclass's own, so the
+two cannot drift. `sentiment_site/settings.py` turns the environment into Django settings of the
+same names with `from_environment()`; code reads them grouped:
+
+    from reviews.conf import conf
+    conf.explain.num_samples, conf.retrain.epochs, conf.gate_config(), conf.rate("flag", ...)
+
+Like DRF's `api_settings`, the namespace is read lazily from `django.conf.settings` and reloaded
+on `setting_changed`, so `override_settings` and pytest-django's `settings` fixture work.
+`.env.example` and the README's settings table are held equal to `SETTINGS` by a test.
+
+This module imports no Django model and nothing heavy: settings.py imports it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from modeling.config import (
+    DEFAULT_DATA_SOURCE,
+    DEFAULT_SEED,
+    EXPLAIN_SELECTIONS,
+    PACKAGED_ENCODER,
+    ExplainConfig,
+    GateConfig,
+    MixConfig,
+    RetrainSchedule,
+    ServingConfig,
+    SplitSizes,
+)
+from django.core.signals import setting_changed
+
+from sentiment_site import env
+
+DEFAULT_VAR_DIR = "var"
+RATE_SCOPES = ("predict", "flag", "explain")
+
+
+def default_of(cls, name: str):
+    """A modeling dataclass field's default (the one source of that default)."""
+    return {f.name: f.default for f in dataclasses.fields(cls)}[name]
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One environment variable of the service (and the Django setting of the same name)."""
+
+    name: str
+    group: str
+    field: str
+    kind: str  # str, bool, int, float, choice, list, int_list, path, rate
+    default: Any
+    help: str
+    minimum: int | None = None
+    choices: tuple[str, ...] = ()
+    # Old names still read from the environment, with a DeprecationWarning.
+    deprecated: tuple[str, ...] = ()
+    # A path default under SENTIMENT_VAR_DIR (written relative to it).
+    under_var: bool = False
+    # The modeling dataclass (and field) this setting configures, if any.
+    configures: type | None = None
+    # The Django setting that holds the value, when it is not the same name (DJANGO_DEBUG -> DEBUG).
+    attr: str = ""
+
+    @property
+    def default_text(self) -> str:
+        """The default as .env.example and the README write it ("" when there is none)."""
+        value = self.default
+        if self.under_var:
+            return f"{DEFAULT_VAR_DIR}/{value}"
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, (list, tuple)):
+            return ",".join(str(v) for v in value)
+        return "" if value is None else str(value)
+
+    def parse(self, base: Path, var_dir: Path):
+        """This setting's value from the environment (its default when unset)."""
+        name = self.name
+        for old in self.deprecated:
+            if name not in os.environ and old in os.environ:
+                warnings.warn(f"{old} is deprecated; set {name} instead", DeprecationWarning, stacklevel=2)
+                name = old
+        if self.kind == "path":
+            default = (var_dir / self.default) if self.under_var else (base / self.default)
+            return env.env_path(name, default, base=base)
+        if self.kind == "bool":
+            return env.env_bool(name, self.default)
+        if self.kind == "int":
+            return env.env_int(name, self.default, minimum=self.minimum)
+        if self.kind == "float":
+            return env.env_float(name, self.default)
+        if self.kind == "choice":
+            return env.env_choice(name, self.default, self.choices)
+        if self.kind == "list":
+            return env.env_list(name, list(self.default))
+        if self.kind == "int_list":
+            return env.env_int_list(name, list(self.default), length=len(self.default))
+        return env.env_str(name, self.default)
+
+
+def _s(name, group, field, kind, default, help, **extra) -> Setting:
+    return Setting(name, group, field, kind, default, help, **extra)
+
+
+def _from(cls, name, group, field, kind, help, **extra) -> Setting:
+    return Setting(name, group, field, kind, default_of(cls, field), help, configures=cls, **extra)
+
+
+_split = SplitSizes()
+_split_default = (_split.train, _split.validation, _split.test)
+
+SETTINGS: tuple[Setting, ...] = (
+    # --- Django and the site
+    _s("DJANGO_SECRET_KEY", "site", "secret_key", "str", "",
+       "Required with DJANGO_DEBUG off; in development a key is generated once into var/secret_key.",
+       attr="SECRET_KEY"),
+    _s("DJANGO_DEBUG", "site", "debug", "bool", True, "Django's debug mode (development only).", attr="DEBUG"),
+    _s("DJANGO_ALLOWED_HOSTS", "site", "allowed_hosts", "list", ("localhost", "127.0.0.1", "[::1]"),
+       "Host names the site answers to, comma-separated.", attr="ALLOWED_HOSTS"),
+    _s("DJANGO_CSRF_TRUSTED_ORIGINS", "site", "csrf_trusted_origins", "list", (),
+       "Origins trusted for POSTs behind a proxy, e.g. https://reviews.example.com.", attr="CSRF_TRUSTED_ORIGINS"),
+    _s("DJANGO_TIME_ZONE", "site", "time_zone", "str", "UTC", "Time zone of the pages.", attr="TIME_ZONE"),
+    _s("DJANGO_SECURE_COOKIES", "site", "secure_cookies", "bool", True,
+       "With DEBUG off: session and CSRF cookies only over HTTPS.", attr="SESSION_COOKIE_SECURE"),
+    _s("DATABASE_URL", "site", "database_url", "str", "sqlite:///var/db.sqlite3",
+       "SQLite file (WAL mode) by default; PostgreSQL: postgresql://user:password@host:5432/dbname."),
+    _s("SENTIMENT_VAR_DIR", "site", "var_dir", "path", DEFAULT_VAR_DIR,
+       "Installation data: SQLite file, model store, caches, development secret key.", attr="VAR_DIR"),
+    _s("SENTIMENT_MODEL_STORE", "site", "model_store", "path", "models", "Folder of model versions.", under_var=True),
+    _s("SENTIMENT_CACHE_DIR", "site", "cache_dir", "path", "cache",
+       "Caches (frozen-layer outputs, datasets); safe to delete.", under_var=True),
+    _s("SENTIMENT_LOG_LEVEL", "site", "log_level", "str", "INFO", "Log level of every process."),
+    _s("SENTIMENT_IP_SALT", "site", "ip_salt", "str", "",
+       "Salt of the client-address hash; empty = derived from the secret key."),
+    # --- Web processes (manage.py serve / gunicorn)
+    _s("SENTIMENT_BIND", "web", "bind", "str", "127.0.0.1:8000", "Address gunicorn listens on."),
+    _s("SENTIMENT_WEB_WORKERS", "web", "workers", "int", 2, "gunicorn worker processes.", minimum=1),
+    _s("SENTIMENT_WEB_THREADS", "web", "threads", "int", 4, "Threads per gunicorn worker.", minimum=1),
+    # --- Models and data
+    _s("SENTIMENT_BASE_MODEL", "data", "base_model", "str", PACKAGED_ENCODER,
+       "Base encoder: the packaged all-MiniLM-L6-v2, a hub id or a folder."),
+    _s("SENTIMENT_DATA_SOURCE", "data", "source", "str", DEFAULT_DATA_SOURCE,
+       "packaged | packaged-rt | imdb | aclimdb:PATH | csv:PATH | jsonl:PATH | parquet:PATH."),
+    _s("SENTIMENT_DATA_SEED", "data", "seed", "int", DEFAULT_SEED, "Seed of the train/validation/test split."),
+    _s("SENTIMENT_DATA_SPLIT", "data", "split", "int_list", _split_default,
+       "Split sizes train,validation,test of sources without an official split."),
+    # --- Serving
+    _from(ServingConfig, "SENTIMENT_TORCH_THREADS", "serving", "threads", "int",
+          "torch threads per process (0 = torch decides).", minimum=0),
+    _from(ServingConfig, "SENTIMENT_PRECISION", "serving", "precision", "choice",
+          "Forward passes: auto (bf16 where the CPU has it natively), fp32 or bf16.", choices=("auto", "fp32", "bf16")),
+    _from(ServingConfig, "SENTIMENT_PREDICT_BATCH_SIZE", "serving", "batch_size", "int",
+          "Texts per forward pass when predicting.", minimum=1),
+    _s("SENTIMENT_REVIEW_MAX_CHARS", "serving", "review_max_chars", "int", 20_000,
+       "Longest review accepted, in characters.", minimum=1),
+    # --- The REST API
+    _s("SENTIMENT_API_MAX_BATCH", "api", "max_batch", "int", 64, "Most texts in one POST /api/v1/predict.", minimum=1),
+    _s("SENTIMENT_API_MAX_BODY_BYTES", "api", "max_body_bytes", "int", 4 * 1024 * 1024,
+       "Largest API request body in bytes (413 beyond).", minimum=1024),
+    # --- Rate limits, shared by the website and the API: "N/s|min|hour|day" or "none"
+    *(
+        _s(f"SENTIMENT_RATE_{scope.upper()}_{who.upper()}", "rates", f"{scope}_{who}", "rate", default,
+           f"{scope.capitalize()} rate per {'anonymous client' if who == 'anon' else 'signed-in user'}.")
+        for scope, who, default in (
+            ("predict", "anon", "60/min"), ("predict", "user", "600/min"),
+            ("flag", "anon", "20/min"), ("flag", "user", "120/min"),
+            ("explain", "anon", "10/min"), ("explain", "user", "60/min"),
+        )
+    ),
+    # --- The worker
+    _s("SENTIMENT_STALE_SECONDS", "worker", "stale_seconds", "int", 60,
+       "A claimed job whose worker has not beaten for this long is requeued.", minimum=5),
+    _s("SENTIMENT_LEASE_SECONDS", "worker", "lease_seconds", "int", 120,
+       "Training lease length (renewed while training).", minimum=5),
+    _s("SENTIMENT_WORKER_ALIVE_SECONDS", "worker", "alive_seconds", "int", 30,
+       "A worker not seen for this long is shown as down.", minimum=5),
+    # --- Explanations (LIME)
+    _from(ExplainConfig, "SENTIMENT_EXPLAIN_NUM_SAMPLES", "explain", "num_samples", "int",
+          "Perturbed texts per explanation.", minimum=10),
+    _from(ExplainConfig, "SENTIMENT_EXPLAIN_NUM_FEATURES", "explain", "num_features", "int",
+          "Words shown per explanation.", minimum=1),
+    _from(ExplainConfig, "SENTIMENT_EXPLAIN_MAX_WORDS", "explain", "max_words", "int",
+          "Distinct words examined (the most frequent of a long review).", minimum=1),
+    _from(ExplainConfig, "SENTIMENT_EXPLAIN_SEED", "explain", "seed", "int", "Seed of the perturbations."),
+    _from(ExplainConfig, "SENTIMENT_EXPLAIN_SELECTION", "explain", "selection", "choice",
+          "How top words are chosen: gcv (tuned ridge) or lime (LIME's own).", choices=EXPLAIN_SELECTIONS),
+    _from(ExplainConfig, "SENTIMENT_EXPLAIN_MAX_LENGTH", "explain", "max_length", "int",
+          "Tokens per perturbed text (0 = the version's own).", minimum=0),
+    _from(ExplainConfig, "SENTIMENT_EXPLAIN_PRECISION", "explain", "precision", "choice",
+          "auto (bf16 weights where native, else int8), fp32, bf16, bf16-weights or int8.",
+          choices=("auto", "fp32", "bf16", "bf16-weights", "int8")),
+    _from(ExplainConfig, "SENTIMENT_EXPLAIN_BATCH_SIZE", "explain", "batch_size", "int",
+          "Perturbed texts per forward pass.", minimum=1),
+    _from(ExplainConfig, "SENTIMENT_EXPLAIN_COMPILE", "explain", "compile", "bool",
+          "Compile the perturbation pass in the worker (needs a C++ compiler)."),
+    # --- The feedback loop
+    _s("SENTIMENT_RETRAIN_CRON", "retrain", "cron", "str", "0 3 * * *",
+       "When the worker checks for enough new corrections (cron, UTC)."),
+    _s("SENTIMENT_RETRAIN_MIN_CORRECTIONS", "retrain", "min_corrections", "int", 20,
+       "Approved, unused corrections needed for a scheduled retrain.", minimum=1),
+    _from(MixConfig, "SENTIMENT_RETRAIN_REPLAY_SIZE", "retrain", "replay_size", "int",
+          "IMDb training reviews replayed beside the corrections.", minimum=0),
+    _from(MixConfig, "SENTIMENT_RETRAIN_REPLAY_SEED", "retrain", "replay_seed", "int",
+          "Seed of the replay sample (fixed, so the frozen-layer cache is reused)."),
+    _from(MixConfig, "SENTIMENT_RETRAIN_OVERSAMPLE", "retrain", "oversample", "int",
+          "Times each correction is repeated in the mix, at most.", minimum=1),
+    _from(MixConfig, "SENTIMENT_RETRAIN_MAX_FEEDBACK_SHARE", "retrain", "max_feedback_share", "float",
+          "Largest share of the mix that corrections may take."),
+    _from(MixConfig, "SENTIMENT_RETRAIN_MAX_PER_PERSON", "retrain", "max_per_person", "int",
+          "Corrections used per reporter and run, at most.", minimum=1),
+    _s("SENTIMENT_RETRAIN_FROM", "retrain", "from_", "choice", "active",
+       "active: continue from the active model; base: start again from the base encoder.",
+       choices=("active", "base")),
+    _from(RetrainSchedule, "SENTIMENT_RETRAIN_EPOCHS", "retrain", "epochs", "int", "Epochs of a retrain.", minimum=1),
+    _from(RetrainSchedule, "SENTIMENT_RETRAIN_LR", "retrain", "lr", "float", "Learning rate of a retrain."),
+    _from(RetrainSchedule, "SENTIMENT_RETRAIN_TOP_K", "retrain", "top_k", "int",
+          "Top layers a retrain fine-tunes.", minimum=1),
+    _s("SENTIMENT_RETRAIN_AUTO_PROMOTE", "retrain", "auto_promote", "bool", True,
+       "Promote a candidate that passes the gate at once (else a staff click)."),
+    _s("SENTIMENT_FROZEN_CACHE_MAX_BYTES", "retrain", "frozen_cache_max_bytes", "int", 8 * 1024**3,
+       "Size limit of the frozen-layer cache.", minimum=0),
+    # --- The gate
+    _from(GateConfig, "SENTIMENT_GATE_TOLERANCE", "gate", "tolerance", "float",
+          "Test accuracy a candidate may lose against the active model."),
+    _from(GateConfig, "SENTIMENT_GATE_FLOOR_MARGIN", "gate", "floor_margin", "float",
+          "Floor below the best full-profile model's test accuracy."),
+    _from(GateConfig, "SENTIMENT_GATE_HOLDOUT_MIN", "gate", "holdout_min", "int",
+          "Held-out corrections needed before their check applies.", minimum=1),
+    _from(GateConfig, "SENTIMENT_GATE_HOLDOUT_MARGIN", "gate", "holdout_margin", "float",
+          "Gain on held-out corrections a candidate must show."),
+    _from(GateConfig, "SENTIMENT_GATE_HOLDOUT_SHARE", "gate", "holdout_share", "float",
+          "Share of approved corrections held out for the gate (was SENTIMENT_HOLDOUT_SHARE).",
+          deprecated=("SENTIMENT_HOLDOUT_SHARE",)),
+)
+
+BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
+
+
+def from_environment(base: Path) -> dict[str, Any]:
+    """Every declared setting's value, from the environment or its default. Paths are resolved
+    against `base` (the project folder); defaults under SENTIMENT_VAR_DIR follow it."""
+    var_dir = BY_NAME["SENTIMENT_VAR_DIR"].parse(base, base)
+    values = {}
+    for setting in SETTINGS:
+        if setting.name == "DATABASE_URL":
+            values[setting.name] = env.env_str("DATABASE_URL", f"sqlite:///{var_dir / 'db.sqlite3'}")
+        else:
+            values[setting.name] = setting.parse(base, var_dir)
+    values["SENTIMENT_RATES"] = {
+        scope: {who: values[f"SENTIMENT_RATE_{scope.upper()}_{who.upper()}"] for who in ("anon", "user")}
+        for scope in RATE_SCOPES
+    }
+    return values
+
+
+class Group:
+    """One group's settings as read-only attributes (conf.explain.num_samples)."""
+
+    def __init__(self, name: str, values: dict[str, Any]):
+        object.__setattr__(self, "_name", name)
+        object.__setattr__(self, "_values", values)
+
+    def __getattr__(self, field: str):
+        try:
+            return self._values[field]
+        except KeyError:
+            raise AttributeError(f"conf.{self._name} has no setting {field!r}") from None
+
+    def __setattr__(self, field, value):
+        raise AttributeError("settings are read-only here; change the Django setting (or the environment)")
+
+    def __repr__(self):
+        return f"<conf.{self._name} {self._values}>"
+
+
+class Conf:
+    """The lazily read namespace: `conf.<group>.<field>`, rebuilt when a setting changes."""
+
+    def __init__(self):
+        self._groups: dict[str, Group] = {}
+
+    def __getattr__(self, group: str) -> Group:
+        if group.startswith("_"):
+            raise AttributeError(group)
+        cached = self._groups.get(group)
+        if cached is None:
+            from django.conf import settings
+
+            fields = {s.field: _read(settings, s) for s in SETTINGS if s.group == group}
+            if not fields:
+                raise AttributeError(f"no settings group {group!r}")
+            cached = self._groups[group] = Group(group, fields)
+        return cached
+
+    def reload(self) -> None:
+        self._groups.clear()
+
+    # --- the modeling dataclasses, built from the settings that configure them
+
+    def _config(self, cls, group: str, **extra):
+        fields = {s.field: getattr(getattr(self, group), s.field) for s in SETTINGS
+                  if s.configures is cls and s.group == group}
+        return cls(**fields, **extra)
+
+    def gate_config(self) -> GateConfig:
+        return self._config(GateConfig, "gate")
+
+    def mix_config(self, *, seed: int) -> MixConfig:
+        """A retrain's training mix (`seed`: the run's own)."""
+        return self._config(MixConfig, "retrain", seed=seed)
+
+    def retrain_schedule(self) -> RetrainSchedule:
+        retrain = self.retrain
+        return RetrainSchedule(from_base=retrain.from_ == "base", epochs=retrain.epochs, lr=retrain.lr,
+                               top_k=retrain.top_k)
+
+    def explain_config(self) -> ExplainConfig:
+        return self._config(ExplainConfig, "explain")
+
+    def split_sizes(self) -> SplitSizes:
+        train, validation, test = self.data.split
+        return SplitSizes(train=train, validation=validation, test=test)
+
+    def rate(self, scope: str, *, authenticated: bool) -> str:
+        """The rate text of a scope for a caller ("60/min", "none", or "" when not limited)."""
+        from django.conf import settings
+
+        return settings.SENTIMENT_RATES.get(scope, {}).get("user" if authenticated else "anon", "")
+
+
+def _read(settings, setting: Setting):
+    if setting.kind == "rate":
+        scope, _, who = setting.field.rpartition("_")
+        return settings.SENTIMENT_RATES.get(scope, {}).get(who, setting.default)
+    return getattr(settings, setting.attr or setting.name, setting.default)
+
+
+conf = Conf()
+
+
+def _reload(*, setting: str, **kwargs) -> None:
+    conf.reload()
+
+
+# Like DRF's api_settings: a changed setting (override_settings, tests) is seen at once.
+setting_changed.connect(_reload, dispatch_uid="reviews.conf.reload")

@@ -1,0 +1,81 @@
+"""Model versions: giving a registry version its row, and choosing the active one."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from modeling import registry
+from reviews.conf import conf
+from reviews.models import ModelVersion
+
+log = logging.getLogger(__name__)
+
+
+@transaction.atomic
+def model_version_register(*, version_id: str, profile: str = "") -> ModelVersion:
+    """Give a registry version its row (the only way a version gets one). The version is
+    verified first; when no version is active, the first verified one becomes active."""
+    try:
+        version = registry.load(conf.site.model_store, version_id)
+    except registry.RegistryError as exc:
+        raise ValidationError(f"model version {version_id} cannot be registered: {exc}") from exc
+    manifest = version.manifest
+    row, _ = ModelVersion.objects.update_or_create(
+        id=version.id,
+        defaults={
+            "base_model": manifest.get("base_model", ""),
+            "profile": profile or manifest.get("profile", ""),
+            "metrics": manifest.get("metrics", {}),
+            "data": manifest.get("data", {}),
+            "train_config": manifest.get("train_config", {}),
+            "created_at": datetime.fromisoformat(manifest["created_at"]),
+        },
+    )
+    if not ModelVersion.objects.select_for_update().filter(status=ModelVersion.Status.ACTIVE).exists():
+        row = model_version_activate(version=row, user=None)
+    return row
+
+
+def model_version_verify(*, version: ModelVersion) -> None:
+    """Check a version's files before it may serve; one that fails is marked rejected (for good:
+    not in the caller's transaction) and a ValidationError says why."""
+    try:
+        registry.verify(version.path)
+    except registry.RegistryError as exc:
+        ModelVersion.objects.filter(pk=version.pk).update(status=ModelVersion.Status.REJECTED, status_reason=str(exc))
+        raise ValidationError(f"model version {version.id} failed verification and was not activated: {exc}") from exc
+
+
+def make_active(*, version: ModelVersion, user=None) -> ModelVersion:
+    """The active-version switch itself, inside the caller's transaction (the version verified)."""
+    locked = ModelVersion.objects.select_for_update().get(pk=version.pk)
+    if locked.status == ModelVersion.Status.ACTIVE:
+        return locked
+    ModelVersion.objects.select_for_update().filter(status=ModelVersion.Status.ACTIVE).update(
+        status=ModelVersion.Status.RETIRED
+    )
+    locked.status = ModelVersion.Status.ACTIVE
+    locked.activated_at = timezone.now()
+    locked.activated_by = user
+    locked.status_reason = ""
+    locked.save(update_fields=["status", "activated_at", "activated_by", "status_reason"])
+    transaction.on_commit(lambda: log.info("model version %s activated by %s", locked.id, user or "the system"))
+    return locked
+
+
+def model_version_activate(*, version: ModelVersion, user=None) -> ModelVersion:
+    """Make `version` the active one (rollback = activating an earlier version). A version whose
+    files fail verification is refused and marked rejected."""
+    model_version_verify(version=version)
+    with transaction.atomic():
+        return make_active(version=version, user=user)
+
+
+def model_version_reject(*, version_id: str, reason: str) -> None:
+    """Mark a version rejected (a candidate the gate refused), inside the caller's transaction."""
+    ModelVersion.objects.filter(pk=version_id).update(status=ModelVersion.Status.REJECTED, status_reason=reason)

@@ -1,0 +1,98 @@
+"""Explanations in the worker: the predictors that classify perturbed texts (kept per version,
+loaded and compiled ahead of requests), and computing the explanations people asked for."""
+
+from __future__ import annotations
+
+import threading
+
+from reviews.conf import conf
+from reviews.models import Explanation, ModelVersion
+from reviews.services.explanations import explanation_params
+from reviews.worker import queue
+
+# At most this many explainers stay loaded (the active version's and one more).
+CACHED_EXPLAINERS = 2
+
+_explainers: dict[tuple, object] = {}
+_explainers_lock = threading.Lock()
+
+
+def explain_precision() -> str:
+    """How perturbed texts are classified (SENTIMENT_EXPLAIN_PRECISION): "auto" is a copy of the
+    model with bf16 weights where the CPU computes bf16 natively (all in bf16: faster than the
+    served autocast, and a probability moves by about 0.01) and an int8 copy elsewhere
+    (benchmarks/explain.py)."""
+    from modeling.precision import resolve
+
+    mode = conf.explain.precision
+    if mode != "auto":
+        return mode
+    return "bf16-weights" if resolve(conf.serving.precision, "cpu") == "bf16" else "int8"
+
+
+def explainer_for(version: ModelVersion):
+    """The predictor that classifies a version's perturbed texts: the settings chosen by
+    benchmarks/explain.py (precision, max_length, batch size, compiled). Kept per version,
+    precision and max_length (the last two kept); the batch size and compiling are read when it
+    is made. With SENTIMENT_EXPLAIN_COMPILE its forward pass is compiled in a thread;
+    explanations use the eager one until that is done."""
+    from modeling.serving import Predictor
+
+    mode = explain_precision()
+    max_length = conf.explain.max_length or None
+    key = (version.id, mode, max_length)
+    with _explainers_lock:
+        predictor = _explainers.get(key)
+        if predictor is None:
+            predictor = Predictor(
+                version.path,
+                batch_size=conf.explain.batch_size,
+                threads=conf.serving.threads,
+                max_length=max_length,
+                precision=mode,
+            )
+            while len(_explainers) >= CACHED_EXPLAINERS:
+                _explainers.pop(next(iter(_explainers)))
+            _explainers[key] = predictor
+            if conf.explain.compile:
+                threading.Thread(target=predictor.compile, name=f"compile-{version.id}", daemon=True).start()
+        return predictor
+
+
+def prepare_explainer() -> None:
+    """Load the active version's explainer (and start compiling it) before anyone asks, so the
+    first explanation after the worker starts or a version is activated does not wait for it."""
+    from reviews.selectors import model_version_active
+
+    version = model_version_active()
+    if version is not None:
+        explainer_for(version)
+
+
+def compute_explanation(row: Explanation) -> dict:
+    """One explanation, with the settings it was asked with and how its pass ran."""
+    from modeling.explain import explain
+
+    row = Explanation.objects.select_related("prediction__review", "model_version").get(pk=row.pk)
+    predictor = explainer_for(row.model_version)
+    # A row carries the settings it was asked with; older rows may lack some.
+    params = {**explanation_params(), **row.params}
+    compiled = predictor.compiled  # if compiling ends midway, the first calls ran uncompiled
+    result = explain(row.prediction.review.text, predictor.predict_proba, **params)
+    result["settings"] = {"precision": predictor.precision, "max_length": predictor.max_length, "compiled": compiled}
+    return {"result": result}
+
+
+def process_explanations(*, worker_id: str, stop: threading.Event | None = None) -> int:
+    """Compute pending explanations (each failure recorded, never fatal) until none is left."""
+
+    def handle():
+        row = queue.claim_next(Explanation, worker_id=worker_id)
+        if row is None:
+            return None
+        with queue.keep_alive(row):
+            queue.run_claimed(row, compute_explanation)
+        return 1
+
+    return queue.drain(Explanation, handle, stop=stop)
+

@@ -1,0 +1,75 @@
+"""The worker's schedule (APScheduler, in the worker process only, never in web processes).
+
+Each job has its own thread, so a long training run does not hold up quick requested work:
+heartbeat every 5 s, training runs every 5 s, explanations every second (people wait on a page),
+the active explainer prepared every 30 s, and the retrain check on SENTIMENT_RETRAIN_CRON.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from django.db import close_old_connections
+from django.utils import timezone
+
+from modeling import registry
+from reviews.conf import conf
+from reviews.worker import explanations, queue, training
+
+log = logging.getLogger("reviews.worker")
+THREADS = 4
+
+
+def scheduled(job):
+    """Wrap a job for the scheduler's threads: fresh database connections around each run (a
+    long-lived worker must not keep a connection the database has dropped)."""
+
+    def run(**kwargs):
+        close_old_connections()
+        try:
+            return job(**kwargs)
+        finally:
+            close_old_connections()
+
+    run.__name__ = job.__name__
+    return run
+
+
+def run_once(*, worker_id: str, started_at, stop: threading.Event) -> tuple[int, int]:
+    """Everything pending now, then return: (training runs, explanations) handled."""
+    queue.heartbeat(worker_id=worker_id, started_at=started_at, doing="once")
+    explained = explanations.process_explanations(worker_id=worker_id, stop=stop)
+    done = training.process_training_runs(worker_id=worker_id, stop=stop)
+    explained += explanations.process_explanations(worker_id=worker_id, stop=stop)
+    return done, explained
+
+
+def clean_store() -> None:
+    """Temporary folders left in the model store by a save that was killed midway."""
+    for path in registry.remove_stale_temporaries(conf.site.model_store):
+        log.info("removed %s, left by an interrupted save", path)
+
+
+def build(*, worker_id: str, started_at, stop: threading.Event):
+    """The scheduler with every job added, and its executor (to wait for running jobs)."""
+    from apscheduler.executors.pool import ThreadPoolExecutor
+    from apscheduler.schedulers.blocking import BlockingScheduler
+    from apscheduler.triggers.cron import CronTrigger
+
+    executor = ThreadPoolExecutor(THREADS)
+    scheduler = BlockingScheduler(executors={"default": executor}, timezone="UTC")
+    common = {"max_instances": 1, "coalesce": True, "misfire_grace_time": 30}
+    now = timezone.now()
+
+    def every(seconds: int, job, job_id: str, **kwargs):
+        scheduler.add_job(scheduled(job), "interval", seconds=seconds, id=job_id, next_run_time=now,
+                          kwargs=kwargs, **common)
+
+    every(5, queue.heartbeat, "heartbeat", worker_id=worker_id, started_at=started_at)
+    every(5, training.process_training_runs, "training-runs", worker_id=worker_id, stop=stop)
+    every(1, explanations.process_explanations, "explanations", worker_id=worker_id, stop=stop)
+    every(30, explanations.prepare_explainer, "explainer")
+    scheduler.add_job(scheduled(training.maybe_schedule_retrain),
+                      CronTrigger.from_crontab(conf.retrain.cron, timezone="UTC"), id="retrain-check", **common)
+    return scheduler, executor

@@ -1,0 +1,388 @@
+"""A training run's whole life, from claim to outcome.
+
+    process_training_runs   claim pending runs, one at a time (the training lease)
+    run_training            the lease, a keep-alive, then the run's stages; the outcome is applied by
+                            reviews.services.training in one transaction (or the run fails, or
+                            goes back to the queue when the worker stops)
+    first model             load -> train -> register (the first verified version becomes active)
+    retrain                 load -> mix -> train -> evaluate -> gate -> decide
+
+Nothing is activated and no correction is marked used before the outcome is applied, so a run
+killed at any point leaves the active model and the corrections as they were; a requeued run
+resumes from its checkpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from modeling.config import PROFILES, TrainConfig
+from modeling.pipeline import build_version
+from modeling.train import TrainingInterrupted
+from reviews import selectors
+from reviews.conf import conf
+from reviews.data import load
+from reviews.models import ModelVersion, TrainingRun
+from reviews.services.model_versions import model_version_register
+from reviews.services.training import (
+    TrainingOutcome,
+    training_run_complete,
+    training_run_fail,
+    training_run_progress,
+    training_run_request,
+)
+from reviews.worker import queue
+
+log = logging.getLogger(__name__)
+
+TRAINING_LEASE = "training"
+PROGRESS_EVERY_S = 2.0
+
+# A test seam: each callable is told every stage a run reaches, as (stage, details). The kill
+# tests register one that ends the process at a chosen stage; nothing else registers any.
+observers: list[Callable[[str, dict], None]] = []
+
+
+def reached(stage: str, **details) -> None:
+    for observer in observers:
+        observer(stage, details)
+
+
+def frozen_cache():
+    """The installation's cache of frozen-layer outputs (shared by retrains and `train`)."""
+    from modeling.frozen_cache import FrozenCache
+
+    return FrozenCache(conf.site.cache_dir / "frozen", max_bytes=conf.retrain.frozen_cache_max_bytes)
+
+
+def work_dir_for(name: str) -> Path:
+    return conf.site.cache_dir / "training" / name
+
+
+def profile_config(profile: str) -> TrainConfig:
+    """A named recipe (modeling.config.PROFILES) on the installation's base encoder."""
+    if profile not in PROFILES:
+        raise ValueError(f"unknown training profile {profile!r} (known: {', '.join(sorted(PROFILES))})")
+    return TrainConfig.from_dict({**PROFILES[profile].to_dict(), "base_model": conf.data.base_model})
+
+
+def train_and_register(
+    config: TrainConfig,
+    *,
+    profile: str,
+    data_source: str | None = None,
+    init_from: Path | None = None,
+    work_dir: Path | None = None,
+    resume: bool = False,
+    progress=None,
+    show_progress: bool = False,
+    register: bool = True,
+):
+    """Train a version on the installation's data into its store, and register it (what
+    `manage.py train` and a first run do). Returns the registry version and its row."""
+    source = data_source or conf.data.source
+    data = load(source)
+    if "train" not in data or "validation" not in data:
+        raise ValueError(f"data source {source} has no train/validation split (a single file is an evaluation set)")
+    version = build_version(
+        config,
+        data,
+        data_source=source,
+        data_seed=conf.data.seed,
+        store=conf.site.model_store,
+        work_dir=work_dir or work_dir_for(profile),
+        init_from=init_from,
+        resume=resume,
+        threads=conf.serving.threads,
+        progress=progress,
+        show_progress=show_progress,
+        extra_manifest={"profile": profile},
+        before_save=lambda: reached("before_save"),
+        frozen_cache=frozen_cache(),
+    )
+    row = model_version_register(version_id=version.id, profile=profile) if register else None
+    return version, row
+
+
+# --- claiming and running -------------------------------------------------------------------
+
+
+def process_training_runs(*, worker_id: str, stop: threading.Event | None = None) -> int:
+    """Claim and run pending training runs (one at a time: the lease) until none is left."""
+
+    def handle():
+        run = queue.claim_next(TrainingRun, worker_id=worker_id)
+        if run is None or not run_training(run, worker_id=worker_id, stop=stop):
+            return None  # nothing to do, or it could not run now (lease held, interrupted)
+        return 1
+
+    return queue.drain(TrainingRun, handle, stop=stop)
+
+
+def run_training(run: TrainingRun, *, worker_id: str, stop: threading.Event | None = None) -> bool:
+    """Do a claimed run under the training lease; True if it came to an end (done or failed).
+
+    An interrupted run (the worker stopping, or its claim lost) goes back to pending and resumes
+    from its checkpoint.
+    """
+    ttl = timedelta(seconds=conf.worker.lease_seconds)
+    if not queue.lease_acquire(TRAINING_LEASE, holder=worker_id, ttl=ttl):
+        holder = queue.lease_holder(TRAINING_LEASE)
+        queue.release(run, delay=timedelta(seconds=30), reason=f"waiting for the training lease ({holder})")
+        return False
+    try:
+        with queue.keep_alive(run, lease=TRAINING_LEASE, holder=worker_id, lease_ttl=ttl) as lost:
+            try:
+                outcome = execute(run, progress=_reporter(run, stop=stop, lost=lost))
+            except TrainingInterrupted as exc:
+                queue.release(run, delay=timedelta(seconds=0), reason=f"interrupted: {exc}")
+                return False
+            except Exception as exc:
+                log.exception("training run %s failed", run.pk)
+                training_run_fail(run=run, error=queue.error_text(exc))
+                return True
+            reached("complete", outcome=outcome)
+            training_run_complete(run=run, outcome=outcome)
+            log.info("training run %s: %s", run.pk, outcome.log)
+            return True
+    finally:
+        queue.lease_release(TRAINING_LEASE, holder=worker_id)
+
+
+def _reporter(run: TrainingRun, *, stop: threading.Event | None, lost: threading.Event):
+    """The progress callback training calls: it stores progress every few seconds and stops the
+    training when the worker stops or the claim is lost."""
+    last = {"at": 0.0}
+
+    def progress(event: dict) -> None:
+        if event.get("kind") == "step":
+            reached("step", **event)
+        if lost.is_set():
+            raise TrainingInterrupted("the claim was lost")
+        if stop is not None and stop.is_set():
+            raise TrainingInterrupted("the worker is stopping")
+        now = time.monotonic()
+        if event.get("kind") != "step" or now - last["at"] >= PROGRESS_EVERY_S:
+            last["at"] = now
+            training_run_progress(run=run, progress=event)
+
+    return progress
+
+
+def execute(run: TrainingRun, *, progress) -> TrainingOutcome:
+    """The run's stages; raises when it cannot run (the run is then marked failed)."""
+    if run.trigger == TrainingRun.Trigger.FIRST_RUN:
+        return first_model(run, progress=progress)
+    return retrain(run, progress=progress)
+
+
+def first_model(run: TrainingRun, *, progress) -> TrainingOutcome:
+    config = profile_config(run.profile)
+    version, row = train_and_register(config, profile=run.profile, work_dir=work_dir_for(f"run-{run.pk}"),
+                                      resume=True, progress=progress)
+    test = version.metrics.get("test", {}).get("accuracy")
+    return TrainingOutcome(
+        version_id=row.id,
+        progress={"kind": "done", "version": version.id, "test_accuracy": test},
+        log=f"trained {version.id} in {version.manifest['build_seconds']:.0f} s; test accuracy {test}",
+    )
+
+
+# --- the retrain's stages -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """Stage 1: the active model and the data it was measured on."""
+
+    active: ModelVersion
+    source: str
+    seed: int
+    data: object  # a datasets.DatasetDict with train, validation and test
+
+
+@dataclass(frozen=True)
+class Mixed:
+    """Stage 2: what the candidate trains on and the held-out corrections it is checked on."""
+
+    train: object  # a datasets.Dataset
+    counts: dict
+    correction_ids: list[int]
+    holdout_texts: list[str]
+    holdout_labels: list[int]
+    ngram_data: object | None
+
+
+def retrain(run: TrainingRun, *, progress) -> TrainingOutcome:
+    """Train a candidate from the active model on replay + corrections, gate it, decide."""
+    started = time.monotonic()
+    loaded = load_stage()
+    reached("load")
+    mixed = mix_stage(run, loaded)
+    reached("mix", counts=mixed.counts)
+    candidate, version = train_stage(run, loaded, mixed, progress=progress)
+    reached("train", version=version.id)
+    holdout = evaluate_stage(candidate, loaded.active, mixed)
+    result = gate_stage(version, loaded.active, mixed, holdout)
+    return decide(candidate, loaded.active, mixed, version, holdout, result, duration_s=time.monotonic() - started)
+
+
+def load_stage() -> Loaded:
+    from modeling.data import split_hash
+
+    active = selectors.model_version_active()
+    if active is None:
+        raise RuntimeError("no active model to retrain; the first model must exist first")
+    source = active.data.get("source") or conf.data.source
+    seed = active.data.get("seed", conf.data.seed)
+    data = load(source, seed=seed)
+    expected = (active.data.get("splits") or {}).get("test", {}).get("sha256")
+    actual = split_hash(data["test"])
+    if expected != actual:
+        raise RuntimeError(
+            f"the test split of {source} (sha256 {actual[:12]}) differs from the one the active model was "
+            f"measured on ({(expected or 'unknown')[:12]}); the candidate cannot be compared"
+        )
+    return Loaded(active=active, source=source, seed=seed, data=data)
+
+
+def mix_stage(run: TrainingRun, loaded: Loaded) -> Mixed:
+    from datasets import concatenate_datasets
+
+    from modeling.data import clean_text
+    from modeling.retrain import assemble_mix
+
+    corrections = selectors.corrections_unused()
+    train = loaded.data["train"]
+    mix, counts, used_ids = assemble_mix(train, corrections, conf.mix_config(seed=run.pk))
+    holdout_texts, holdout_labels = selectors.corrections_held_out()
+    counts["holdout"] = len(holdout_texts)
+    training_run_progress(run=run, counts=counts, correction_ids=used_ids)
+    ngram_data = None
+    if _parent_config(loaded.active).ngram_companion:
+        # The n-gram companion is refitted in seconds on every training review plus the
+        # corrections, not only on the replay sample the transformer sees.
+        used = set(used_ids)
+        used_texts = {clean_text(c.text) for c in corrections if c.id in used}
+        ngram_data = concatenate_datasets([train, mix.filter(lambda row: row["text"] in used_texts)])
+    return Mixed(train=mix, counts=counts, correction_ids=used_ids, holdout_texts=holdout_texts,
+                 holdout_labels=holdout_labels, ngram_data=ngram_data)
+
+
+def _parent_config(active: ModelVersion) -> TrainConfig:
+    return TrainConfig.from_dict(active.train_config) if active.train_config else TrainConfig()
+
+
+def train_stage(run: TrainingRun, loaded: Loaded, mixed: Mixed, *, progress):
+    """Fine-tune the candidate and register it (as a candidate: the active model is unchanged)."""
+    from datasets import DatasetDict
+
+    from modeling.retrain import retrain_config
+
+    schedule = conf.retrain_schedule()
+    config = retrain_config(_parent_config(loaded.active), schedule, base_model=conf.data.base_model, seed=run.pk)
+    data = loaded.data
+    version = build_version(
+        config,
+        DatasetDict({"train": mixed.train, "validation": data["validation"], "test": data["test"]}),
+        data_source=loaded.source,
+        data_seed=loaded.seed,
+        store=conf.site.model_store,
+        work_dir=work_dir_for(f"run-{run.pk}"),
+        init_from=None if schedule.from_base else loaded.active.path,
+        resume=True,
+        threads=conf.serving.threads,
+        eval_splits=("test",),
+        progress=progress,
+        show_progress=False,
+        extra_manifest={"profile": "retrain", "training_run": run.pk, "mix": mixed.counts, "parent": loaded.active.id},
+        before_save=lambda: reached("before_save"),
+        frozen_cache=frozen_cache(),
+        ngram_data=mixed.ngram_data,
+    )
+    return model_version_register(version_id=version.id, profile="retrain"), version
+
+
+def evaluate_stage(candidate: ModelVersion, active: ModelVersion, mixed: Mixed) -> dict:
+    """Accuracy of the candidate and the active model on the held-out corrections."""
+    return {"candidate": _accuracy(candidate.path, mixed.holdout_texts, mixed.holdout_labels),
+            "active": _accuracy(active.path, mixed.holdout_texts, mixed.holdout_labels)}
+
+
+def _accuracy(path, texts: list[str], labels: list[int]) -> float | None:
+    import numpy as np
+
+    from modeling.serving import Predictor
+
+    if not texts:
+        return None
+    proba = Predictor(path, threads=conf.serving.threads, precision=conf.serving.precision).predict_proba(texts)
+    return float((proba.argmax(1) == np.asarray(labels)).mean())
+
+
+def gate_stage(version, active: ModelVersion, mixed: Mixed, holdout: dict):
+    from modeling.retrain import gate
+
+    return gate(
+        candidate_test=version.metrics["test"]["accuracy"],
+        active_test=active.test_accuracy,
+        best_full_test=selectors.model_version_best_full_accuracy(),
+        holdout_candidate=holdout["candidate"],
+        holdout_active=holdout["active"],
+        holdout_n=len(mixed.holdout_texts),
+        config=conf.gate_config(),
+    )
+
+
+def decide(candidate: ModelVersion, active: ModelVersion, mixed: Mixed, version, holdout: dict, result,
+           *, duration_s: float) -> TrainingOutcome:
+    """The decision: rejected by the gate, promoted at once, or waiting for a staff click."""
+    summary = "; ".join(f"{c['check']}: {'ok' if c['passed'] else 'FAILED'} ({c['detail']})" for c in result.checks)
+    if not result.passed:
+        decision, said = TrainingRun.Decision.REJECTED, "rejected by the gate"
+    elif conf.retrain.auto_promote:
+        decision, said = TrainingRun.Decision.PROMOTED, "passed the gate and was promoted"
+    else:
+        decision, said = TrainingRun.Decision.AWAITING, "passed the gate; waiting for staff to promote it"
+    return TrainingOutcome(
+        version_id=candidate.id,
+        decision=decision,
+        reasons=result.checks,
+        metrics={
+            "candidate": {"test": version.metrics["test"], "holdout_accuracy": holdout["candidate"]},
+            "active": {"id": active.id, "test": active.metrics.get("test"), "holdout_accuracy": holdout["active"]},
+        },
+        counts=mixed.counts,
+        correction_ids=mixed.correction_ids,
+        duration_s=round(duration_s, 1),
+        log=f"candidate {candidate.id} {said}: {summary}",
+        progress={"kind": "done", "version": candidate.id},
+    )
+
+
+# --- requests -------------------------------------------------------------------------------
+
+
+def request_first_model() -> TrainingRun | None:
+    """Queue the first model's training when no version exists and none is queued yet."""
+    if ModelVersion.objects.exists():
+        return None
+    run, _ = training_run_request(trigger=TrainingRun.Trigger.FIRST_RUN, profile="quick")
+    return run
+
+
+def maybe_schedule_retrain() -> TrainingRun | None:
+    """The scheduled check: queue a retrain when enough approved corrections are waiting."""
+    waiting = selectors.corrections_waiting()
+    needed = conf.retrain.min_corrections
+    if waiting < needed or selectors.model_version_active() is None:
+        log.debug("retrain not needed: %d correction(s) waiting, %d needed", waiting, needed)
+        return None
+    run, created = training_run_request(trigger=TrainingRun.Trigger.SCHEDULE)
+    return run if created else None
