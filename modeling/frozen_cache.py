@@ -26,8 +26,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from modeling.encoders import pad_batch, transformer_layers
-from modeling.precision import autocast
+from modeling.batching import each_batch
+from modeling.encoders import transformer_layers
 
 
 def frozen_weights_hash(model, frozen: int, precision: str = "fp32") -> str:
@@ -64,18 +64,8 @@ class FrozenCache:
         self.hits += len(sequences) - len(missing)
         self.misses += len(missing)
         if missing:
-            was_training = model.training
-            model.eval()
-            missing.sort(key=lambda i: len(sequences[i]))
-            with torch.inference_mode(), autocast(device, precision):
-                for start in range(0, len(missing), batch_size):
-                    batch = missing[start : start + batch_size]
-                    ids, mask = pad_batch([sequences[i] for i in batch], pad_id)
-                    out = model.base_model(input_ids=ids.to(device), attention_mask=mask.to(device), output_hidden_states=True)
-                    hidden = out.hidden_states[frozen].to(torch.float16).cpu().numpy()
-                    for row, i in enumerate(batch):
-                        self._write(paths[i], hidden[row, : len(sequences[i])])
-            model.train(was_training)
+            self._compute(model, [sequences[i] for i in missing], [paths[i] for i in missing], frozen=frozen,
+                          pad_id=pad_id, device=device, batch_size=batch_size, precision=precision)
             self.evict()
         now = time.time()
         loaded = []
@@ -83,6 +73,22 @@ class FrozenCache:
             loaded.append(np.load(p, mmap_mode="r"))
             os.utime(p, (now, now))
         return loaded
+
+    def _compute(self, model, sequences: list[list[int]], paths: list[Path], *, frozen: int, pad_id: int, device,
+                 batch_size: int, precision: str) -> None:
+        def hidden_states(ids, mask):
+            out = model.base_model(input_ids=ids, attention_mask=mask, output_hidden_states=True)
+            return out.hidden_states[frozen].to(torch.float16)
+
+        def store(rows: list[int], hidden: np.ndarray) -> None:
+            for i, states in zip(rows, hidden):
+                self._write(paths[i], states[: len(sequences[i])])  # each row without its padding
+
+        was_training = model.training
+        model.eval()
+        each_batch(hidden_states, sequences, store, pad_id=pad_id, batch_size=batch_size, device=device,
+                   precision=precision)
+        model.train(was_training)
 
     @staticmethod
     def _write(path: Path, array: np.ndarray) -> None:

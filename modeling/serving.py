@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 
 from modeling import registry
+from modeling.batching import forward_in_order
 from modeling.config import LABELS
 from modeling.data import clean_text
 from modeling.ngram import NgramModel, combine
-from modeling.precision import autocast
 from modeling.precision import resolve as resolve_precision
 
 log = logging.getLogger(__name__)
@@ -107,8 +107,6 @@ class Predictor:
         logged. It blocks while compiling (20-30 s for a 6-layer MiniLM on 2 cores), so callers
         run it in a thread: calls made meanwhile use the eager pass, each call one pass for all of
         its batches. An int8 copy is not compiled (its quantized modules run their own kernels)."""
-        from modeling.encoders import pad_batch
-
         torch = self._torch
         if self.precision == "int8" or self.compiled:
             return self.compiled
@@ -120,17 +118,15 @@ class Predictor:
             # Two rows of different lengths: the graph for every batch of two or more rows (a
             # batch of one would get a graph of its own; transformer_proba pads it to two).
             sequences = self.encode(["a compiled forward pass is checked against the eager one", "fine"])
-            # The graph is compiled on its first call, here. Weights frozen into it as constants
-            # (so oneDNN packs them once) make it about 13% faster; torch.compile's own `options`
-            # does not reach that switch, inductor's config does.
-            with inductor.patch(freezing=True), torch.inference_mode(), autocast(self.device, self.precision):
-                # Inputs made as transformer_proba makes them (inference tensors), or the graph's
-                # guards would not match its calls and it would compile again on the first one.
-                ids, mask = pad_batch(sequences, self.tokenizer.pad_token_id or 0)
-                inputs = {"input_ids": ids.to(self.device), "attention_mask": mask.to(self.device)}
-                expected = torch.softmax(self.model(**inputs).logits.float(), dim=-1)
-                got = torch.softmax(compiled(**inputs).logits.float(), dim=-1)
-            error = float((got - expected).abs().max())
+            # The graph is compiled on its first call, here, through the loop every call uses (its
+            # inputs inference tensors like theirs, or the graph's guards would not match and it
+            # would compile again on the first call). Weights frozen into it as constants (so
+            # oneDNN packs them once) make it about 13% faster; torch.compile's own `options` does
+            # not reach that switch, inductor's config does.
+            with inductor.patch(freezing=True):
+                expected = self._proba(self.model, sequences, batch_size=2)
+                got = self._proba(compiled, sequences, batch_size=2)
+            error = float(np.abs(got - expected).max())
             if not error <= tolerance:
                 raise RuntimeError(f"the compiled pass differs from the eager one by {error:.4f}")
         except Exception as exc:  # noqa: BLE001 -- whatever fails, the eager pass keeps serving
@@ -157,33 +153,22 @@ class Predictor:
 
     def transformer_proba(self, texts: Sequence[str], *, desc: str | None = None) -> np.ndarray:
         """The fine-tuned transformer's probabilities alone."""
-        from modeling.encoders import pad_batch
+        # One pass for the whole call, even if compile() swaps it meanwhile.
+        return self._proba(self._forward, self.encode(list(texts)), batch_size=self.batch_size, desc=desc)
 
+    def _proba(self, forward, sequences: list[list[int]], *, batch_size: int, desc: str | None = None) -> np.ndarray:
         torch = self._torch
-        texts = list(texts)
-        out = np.zeros((len(texts), len(LABELS)), dtype=np.float64)
-        if not texts:
-            return out
-        sequences = self.encode(texts)
-        order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
-        pad_id = self.tokenizer.pad_token_id or 0
-        starts = range(0, len(order), self.batch_size)
-        if desc is not None:
-            from tqdm.auto import tqdm
 
-            starts = tqdm(starts, desc=desc, unit="batch", leave=False, mininterval=2)
-        forward = self._forward  # one pass for the whole call, even if compile() swaps it meanwhile
-        with torch.inference_mode(), autocast(self.device, self.precision):
-            for start in starts:
-                batch = order[start : start + self.batch_size]
-                ids, mask = pad_batch([sequences[i] for i in batch], pad_id)
-                if len(batch) == 1 and forward is not self.model:
-                    ids, mask = ids.repeat(2, 1), mask.repeat(2, 1)  # the compiled graph's shapes
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", UserWarning)  # quantized ops' deprecation notice
-                    logits = forward(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits
-                out[batch] = torch.softmax(logits[: len(batch)].float(), dim=-1).cpu().numpy()
-        return out
+        def proba(ids, mask):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # quantized ops' deprecation notice
+                logits = forward(input_ids=ids, attention_mask=mask).logits
+            return torch.softmax(logits.float(), dim=-1)
+
+        # A compiled pass gets two rows at least, so the one graph compile() made serves every call.
+        return forward_in_order(proba, sequences, width=len(LABELS), dtype=np.float64,
+                                pad_id=self.tokenizer.pad_token_id or 0, batch_size=batch_size, device=self.device,
+                                precision=self.precision, desc=desc, min_rows=1 if forward is self.model else 2)
 
     def predict(self, texts: Sequence[str]) -> list[dict]:
         """Per text: `label`, `confidence` and `probabilities` (label -> probability)."""
