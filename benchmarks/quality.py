@@ -96,7 +96,7 @@ def quality_rows(predictor, baseline, baseline_fit_s: float, splits: dict, versi
 def retrain_mix(data, rt_train, *, replay: int, corrections: int):
     from modeling.config import LABELS
     from modeling.retrain import Correction, MixConfig, assemble_mix
-    from modeling.train import sample_indices
+    from modeling.sampling import sample_indices
 
     picked = rt_train.select(sample_indices(list(rt_train["label"]), corrections, 0))
     found = [Correction(i, t, LABELS[y], f"person-{i % 25}") for i, (t, y) in enumerate(zip(picked["text"], picked["label"]))]
@@ -170,7 +170,7 @@ def main() -> None:
     from modeling.data import load_reviews
     from modeling.retrain import retrain_config
     from modeling.serving import Predictor
-    from modeling.train import sample_indices
+    from modeling.sampling import sample_indices
     from reviews.data import load
     from reviews.conf import conf
 

@@ -17,7 +17,8 @@ from modeling.data import split_hash
 from modeling.evaluate import metrics_from_proba
 from modeling.ngram import NgramConfig, NgramModel, choose_weight, combine
 from modeling.serving import Predictor
-from modeling.train import VALIDATION_PROBA, Progress, train, training_rows, training_summary, validation_rows
+from modeling.sampling import training_rows, validation_rows
+from modeling.train import VALIDATION_PROBA, Progress, train, training_summary
 
 log = logging.getLogger(__name__)
 # Regularisation strengths the n-gram companion of a new model is chosen from (on validation).

@@ -5,7 +5,8 @@ import torch
 from modeling.config import Phase
 from modeling.encoders import load_classifier, load_tokenizer, parameter_groups, transformer_layers
 from modeling.serving import Predictor
-from modeling.train import TrainingInterrupted, length_batches, train
+from modeling.sampling import length_batches
+from modeling.train import TrainingInterrupted, train
 from tests.tiny import tiny_config
 
 pytestmark = pytest.mark.slow
