@@ -21,8 +21,9 @@ wsgi_app = "sentiment_site.wsgi:application"
 
 
 def post_fork(server, worker):
-    # Share the cores between web workers instead of each taking them all.
-    if not os.environ.get("SENTIMENT_TORCH_THREADS"):
+    # Share the cores between web workers instead of each taking them all (0, the default, is
+    # "torch decides", which would give every worker every core).
+    if not _env["SENTIMENT_TORCH_THREADS"]:
         os.environ["SENTIMENT_TORCH_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))
 
 
