@@ -1,6 +1,6 @@
 """Flags: a caller flags a wrong prediction; staff list, approve and reject flags."""
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.permissions import AllowAny
@@ -91,34 +91,20 @@ class FeedbackDecisionApi(ApiView):
         return Response(FeedbackOutputSerializer(decided).data)
 
 
-DECISION_RESPONSES = {200: FeedbackOutputSerializer, **docs.errors(*docs.WRITE, 404)}
+def decision_schema(operation_id: str, summary: str, examples):
+    """The documented POST of one kind of decision."""
+    return extend_schema_view(post=extend_schema(
+        operation_id=operation_id, summary=summary, request=DecisionInputSerializer,
+        responses={200: FeedbackOutputSerializer, **docs.errors(*docs.WRITE, 404)}, examples=examples,
+        tags=["feedback"],
+    ))
 
 
+@decision_schema("feedback_approve", "Approve a flag (staff): the retraining may learn from it", docs.APPROVE_EXAMPLES)
 class FeedbackApproveApi(FeedbackDecisionApi):
     decide = staticmethod(feedback_approve)
 
-    @extend_schema(
-        operation_id="feedback_approve",
-        summary="Approve a flag (staff): the retraining may learn from it",
-        request=DecisionInputSerializer,
-        responses=DECISION_RESPONSES,
-        examples=docs.APPROVE_EXAMPLES,
-        tags=["feedback"],
-    )
-    def post(self, request, pk: int):
-        return super().post(request, pk)
 
-
+@decision_schema("feedback_reject", "Reject a flag (staff), with a note", docs.REJECT_EXAMPLES)
 class FeedbackRejectApi(FeedbackDecisionApi):
     decide = staticmethod(feedback_reject)
-
-    @extend_schema(
-        operation_id="feedback_reject",
-        summary="Reject a flag (staff), with a note",
-        request=DecisionInputSerializer,
-        responses=DECISION_RESPONSES,
-        examples=docs.REJECT_EXAMPLES,
-        tags=["feedback"],
-    )
-    def post(self, request, pk: int):
-        return super().post(request, pk)
