@@ -1,3 +1,4 @@
+import json
 import shutil
 
 import pytest
@@ -40,17 +41,57 @@ def test_two_active_versions_are_impossible_in_the_database(model_store):
         ModelVersion.objects.create(id="rogue", base_model="x", status="active", created_at=timezone.now())
 
 
-def test_tampered_version_is_refused_at_registration_and_activation(model_store, settings, tmp_path):
-    """A version whose files changed cannot be registered or activated, and is marked rejected."""
+@pytest.fixture
+def own_store(model_store, settings, tmp_path):
+    """A private copy of the tiny versions' store, safe to tamper with."""
     store = tmp_path / "store"
     shutil.copytree(settings.SENTIMENT_MODEL_STORE, store)
     settings.SENTIMENT_MODEL_STORE = store
+    return store
+
+
+def tamper_weights(folder):
+    """Change one byte of the version's weights file, as corruption or an attacker would."""
+    weights = next(folder.glob("*.safetensors"))
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF
+    weights.write_bytes(bytes(data))
+
+
+def tamper_manifest(folder):
+    """Raise the version's recorded test accuracy in its manifest, leaving the checksums alone."""
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["metrics"]["test"]["accuracy"] = 0.999
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize("tamper", [tamper_weights, tamper_manifest])
+def test_a_version_changed_after_saving_cannot_be_registered(own_store, model_store, tamper):
+    """A version whose weights or manifest changed after it was saved gets no row."""
+    model_version_register(version_id=model_store[0].id)
+    tamper(own_store / model_store[1].id)
+    with pytest.raises(ValidationError, match="cannot be registered"):
+        model_version_register(version_id=model_store[1].id)
+    assert not ModelVersion.objects.filter(pk=model_store[1].id).exists()
+    assert model_version_active().id == model_store[0].id
+
+
+@pytest.mark.parametrize("tamper", [tamper_weights, tamper_manifest])
+def test_a_version_changed_after_registering_is_refused_activation_and_marked_rejected(own_store, model_store, tamper):
+    """A registered version whose files changed is not activated: it is marked rejected and
+    the active version stays active."""
     model_version_register(version_id=model_store[0].id)
     second = model_version_register(version_id=model_store[1].id)
-    (store / second.id / "config.json").write_text("{}")
+    tamper(own_store / second.id)
     with pytest.raises(ValidationError, match="failed verification"):
         model_version_activate(version=second)
-    assert ModelVersion.objects.get(pk=second.id).status == ModelVersion.Status.REJECTED
+    second.refresh_from_db()
+    assert second.status == ModelVersion.Status.REJECTED and second.status_reason
     assert model_version_active().id == model_store[0].id
+
+
+def test_an_unknown_version_cannot_be_registered(db, model_store):
+    """A version id that is not in the store is refused with a ValidationError."""
     with pytest.raises(ValidationError, match="cannot be registered"):
         model_version_register(version_id="no-such-version")
+    assert not ModelVersion.objects.exists()
