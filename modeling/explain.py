@@ -35,7 +35,7 @@ from sklearn.linear_model import RidgeCV
 from sklearn.metrics.pairwise import cosine_distances
 
 from modeling.config import EXPLAIN_SELECTIONS as SELECTIONS
-from modeling.config import LABELS
+from modeling.config import LABELS, ExplainConfig
 
 WORD_RE = re.compile(r"\w+", re.UNICODE)
 KERNEL_WIDTH = 25.0  # LimeTextExplainer's default
@@ -71,14 +71,14 @@ def explain(
     text: str,
     predict_proba: Callable[[list[str]], np.ndarray],
     *,
-    num_samples: int = 1000,
-    num_features: int = 10,
-    max_words: int = 200,
-    seed: int = 0,
+    num_samples: int = ExplainConfig.num_samples,
+    num_features: int = ExplainConfig.num_features,
+    max_words: int = ExplainConfig.max_words,
+    seed: int = ExplainConfig.seed,
     kernel_width: float = KERNEL_WIDTH,
-    selection: str = "gcv",
+    selection: str = ExplainConfig.selection,
 ) -> dict:
-    """Explain one prediction of `predict_proba` on `text`.
+    """Explain one prediction of `predict_proba` on `text` (defaults: `ExplainConfig`'s).
 
     Returns the prediction explained (label, probabilities), the local model's fit (`score`,
     R² on the weighted samples), the top words with signed weights towards "positive" and the

@@ -8,13 +8,14 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from modeling import registry
 from modeling.batching import forward_in_order
-from modeling.config import LABELS
+from modeling.config import LABELS, ServingConfig
 from modeling.data import clean_text
 from modeling.ngram import NgramModel, combine
 from modeling.precision import resolve as resolve_precision
@@ -25,9 +26,11 @@ log = logging.getLogger(__name__)
 class Predictor:
     """A loaded, verified version answering `predict_proba(texts)` in length-sorted batches.
 
-    Tokenization follows the version's manifest (max_length, truncation). `max_length` may be
-    lowered for a cheaper pass (explanations' perturbations use this). `precision` is the
-    forward pass's autocast ("auto": bf16 where the hardware has it, modeling/precision.py);
+    How it answers comes from a `ServingConfig` (`config`), or from its fields given as keywords
+    (`batch_size`, `threads`, `precision`, `max_length`, `device`), which override `config`'s.
+    Tokenization follows the version's manifest (max_length, truncation); `max_length` may lower
+    it for a cheaper pass (explanations' perturbations use this). `precision` is the forward
+    pass's autocast ("auto": bf16 where the hardware has it, modeling/precision.py);
     "bf16-weights": the model's weights cast to bf16, so every operation runs in bf16 (layer
     norms and softmax included) and no weight is cast again per call, which is cheaper than
     autocast and rounds a probability by about 0.01 (explanations' perturbations use it); or
@@ -37,18 +40,22 @@ class Predictor:
     def __init__(
         self,
         path: str | Path,
+        config: ServingConfig | None = None,
         *,
-        batch_size: int = 32,
-        threads: int = 0,
-        device: str = "cpu",
         verify: bool = True,
-        max_length: int | None = None,
         inference: dict | None = None,
-        precision: str = "auto",
+        batch_size: int | None = None,
+        threads: int | None = None,
+        precision: str | None = None,
+        max_length: int | None = None,
+        device: str | None = None,
     ):
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+        given = {"batch_size": batch_size, "threads": threads, "precision": precision, "max_length": max_length,
+                 "device": device}
+        config = self.config = replace(config or ServingConfig(), **{k: v for k, v in given.items() if v is not None})
         self.path = Path(path)
         if verify:
             self.manifest = registry.verify(self.path)
@@ -59,30 +66,30 @@ class Predictor:
             self.manifest = {"id": self.path.name, "inference": inference or {}}
         self.version_id: str = self.manifest["id"]
         inference = inference or self.manifest.get("inference", {})
-        self.max_length = int(max_length or inference.get("max_length", 256))
+        self.max_length = int(config.max_length or inference.get("max_length", 256))
         self.truncation = inference.get("truncation", "head_tail")
         self.head_fraction = float(inference.get("head_fraction", 0.25))
-        self.batch_size = batch_size
-        if threads > 0:
-            torch.set_num_threads(threads)
+        self.batch_size = config.batch_size
+        if config.threads > 0:
+            torch.set_num_threads(config.threads)
         self._torch = torch
-        self.device = torch.device(device)
-        if precision == "int8" and self.device.type != "cpu":
+        self.device = torch.device(config.device)
+        if config.precision == "int8" and self.device.type != "cpu":
             raise ValueError("int8 (a dynamically quantized copy of the model) runs on a CPU only")
         self.tokenizer = AutoTokenizer.from_pretrained(self.path)
         self.model = AutoModelForSequenceClassification.from_pretrained(self.path).to(self.device).eval()
-        if precision == "int8":
+        if config.precision == "int8":
             with warnings.catch_warnings():
                 # torch marks its quantized tensors deprecated in favour of torchao; the dynamic
                 # int8 Linear path still works and halves the cost of a CPU forward pass.
                 warnings.simplefilter("ignore")
                 self.model = torch.ao.quantization.quantize_dynamic(self.model, {torch.nn.Linear}, dtype=torch.qint8)
             self.precision = "int8"
-        elif precision == "bf16-weights":
+        elif config.precision == "bf16-weights":
             self.model = self.model.to(torch.bfloat16)
-            self.precision = precision
+            self.precision = config.precision
         else:
-            self.precision = resolve_precision(precision, self.device)
+            self.precision = resolve_precision(config.precision, self.device)
         if self.model.config.num_labels != len(LABELS):
             raise registry.VerificationError(f"{self.path}: model has {self.model.config.num_labels} labels, expected {len(LABELS)}")
         # The version's n-gram companion, if it has one: served averaged with the transformer.

@@ -3,6 +3,7 @@ import zlib
 import numpy as np
 import pytest
 
+from modeling.config import ExplainConfig
 from modeling.explain import explain, remove_words, word_spans
 
 
@@ -30,6 +31,22 @@ def test_the_words_that_drive_the_model_come_first_with_the_right_sign():
     top = {w["word"]: w["weight"] for w in result["words"][:2]}
     assert top["great"] > 0 > top["awful"]
     assert result["label"] == "positive" and 0.0 <= result["score"] <= 1.0
+
+
+def test_unset_settings_are_explain_configs_defaults():
+    """Without settings, an explanation is made as ExplainConfig says (the product's defaults)."""
+    defaults = ExplainConfig()
+    classified = []
+
+    def counting(texts):
+        classified.extend(texts)
+        return keyword_model(texts)
+
+    result = explain(" ".join(f"w{i}" for i in range(defaults.max_words + 5)) + " great awful", counting)
+    assert (result["num_samples"], result["seed"], result["selection"]) == (
+        defaults.num_samples, defaults.seed, defaults.selection)
+    assert result["words_considered"] == defaults.max_words and len(result["words"]) == defaults.num_features
+    assert len(classified) <= defaults.num_samples
 
 
 def test_every_span_is_the_word_it_claims():

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from modeling import registry
-from modeling.config import Phase
+from modeling.config import Phase, ServingConfig
 from modeling.pipeline import build_version
 from modeling.serving import Predictor, PredictorHolder
 from tests.tiny import tiny_config
@@ -77,6 +77,17 @@ def test_predict_proba_batches_equal_single_texts(version, toy):
     assert np.allclose(together, alone, atol=1e-5)
     assert np.allclose(together.sum(axis=1), 1.0)
     assert not np.allclose(together, together[0])
+
+
+def test_a_serving_config_or_its_fields_as_keywords_set_up_the_predictor(version):
+    """Unset, a Predictor answers as ServingConfig's defaults say; a config and the same fields as
+    keywords set it up alike, and a keyword overrides the config's field."""
+    assert Predictor(version.path).config == ServingConfig()
+    from_config = Predictor(version.path, ServingConfig(batch_size=4, precision="fp32", max_length=16))
+    from_keywords = Predictor(version.path, batch_size=4, precision="fp32", max_length=16)
+    assert from_config.config == from_keywords.config
+    assert (from_config.batch_size, from_config.precision, from_config.max_length) == (4, "fp32", 16)
+    assert Predictor(version.path, ServingConfig(batch_size=4), batch_size=8).batch_size == 8
 
 
 def test_compiled_forward_pass_answers_as_the_eager_one(version, toy):
