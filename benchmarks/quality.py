@@ -141,12 +141,13 @@ def time_training(name, config, data, *, init_from, cache_modes, cache_root: Pat
 def quick_version(store: Path, data) -> Path:
     """A small version trained on the spot (the --quick run without a version)."""
     from modeling.config import PROFILES
-    from modeling.pipeline import build_version
+    from modeling.pipeline import BuildOptions, DataOrigin, build_version
 
     config = dataclasses.replace(PROFILES["quick"], train_limit=300, validation_limit=200, max_length=64,
                                  ngram_companion=True)
-    return build_version(config, data, data_source="packaged", data_seed=0, store=store, work_dir=store / "work",
-                         eval_splits=(), show_progress=False, extra_manifest={"profile": "quick, toy size"}).path
+    return build_version(config, data, DataOrigin("packaged", 0), store=store, work_dir=store / "work",
+                         extra_manifest={"profile": "quick, toy size"},
+                         options=BuildOptions(eval_splits=(), show_progress=False)).path
 
 
 def fmt(metrics: dict | None, keys=("accuracy", "precision", "recall", "f1")) -> list[str]:

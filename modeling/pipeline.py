@@ -6,6 +6,7 @@ import logging
 import shutil
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from modeling import registry
 from modeling.config import TrainConfig
 from modeling.data import split_hash
 from modeling.evaluate import metrics_from_proba
+from modeling.frozen_cache import FrozenCache
 from modeling.ngram import NgramConfig, NgramModel, choose_weight, combine
 from modeling.serving import Predictor
 from modeling.sampling import training_rows, validation_rows
@@ -30,63 +32,105 @@ def inference_settings(config: TrainConfig) -> dict:
     return {"max_length": config.max_length, "truncation": config.truncation, "head_fraction": config.head_fraction}
 
 
-def data_description(data: DatasetDict, *, source: str, seed: int) -> dict:
-    return {
-        "source": source,
-        "seed": seed,
-        "splits": {name: {"rows": len(split), "sha256": split_hash(split)} for name, split in data.items()},
-    }
+@dataclass(frozen=True)
+class DataOrigin:
+    """Where a version's data came from, as its manifest records it: the source it was loaded from
+    (`modeling.data.load_reviews`'s `source`) and the seed of its split."""
+
+    source: str
+    seed: int
+
+    def describe(self, data: DatasetDict) -> dict:
+        """The manifest's `data`: this origin, and each split's size and content hash."""
+        return {
+            "source": self.source,
+            "seed": self.seed,
+            "splits": {name: {"rows": len(split), "sha256": split_hash(split)} for name, split in data.items()},
+        }
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """How a build runs, beside what it builds: resuming, threads, which splits it measures,
+    progress, the frozen-layer cache, and what happens to its work folder."""
+
+    resume: bool = False  # continue from the checkpoint in work_dir
+    threads: int = 0  # torch threads; 0 = torch's own choice
+    eval_splits: tuple[str, ...] = ("validation", "test")  # measured and recorded in the manifest
+    progress: Progress | None = None  # called with each training, evaluation and n-gram event
+    show_progress: bool = True  # progress bars on the terminal
+    frozen_cache: FrozenCache | None = None  # top-K phases read the frozen layers' outputs from it
+    keep_work_dir: bool = False  # else the work folder is deleted once the version is saved
+    before_save: Callable[[], None] | None = None  # called just before the version is renamed into place
 
 
 def build_version(
     config: TrainConfig,
     data: DatasetDict,
+    origin: DataOrigin,
     *,
-    data_source: str,
-    data_seed: int,
     store: str | Path,
     work_dir: str | Path,
     init_from: str | Path | None = None,
-    resume: bool = False,
-    threads: int = 0,
-    eval_splits: tuple[str, ...] = ("validation", "test"),
-    progress: Progress | None = None,
-    show_progress: bool = True,
-    extra_manifest: dict | None = None,
-    keep_work_dir: bool = False,
-    before_save: Callable[[], None] | None = None,
-    frozen_cache=None,
     ngram_data: Dataset | None = None,
+    extra_manifest: dict | None = None,
+    options: BuildOptions = BuildOptions(),
 ) -> registry.Version:
-    """Fine-tune, measure on `eval_splits`, and save a verified version into `store`.
+    """Fine-tune per `config` on `data` (from `origin`), measure it on `options.eval_splits`, and
+    save it into `store` as a verified version, working in `work_dir`.
 
-    With `config.ngram_companion`, an n-gram model is fitted on `ngram_data` (default: the
-    training rows the transformer learned from) and its weight in the served average chosen on
-    the validation rows training used; each split's metrics then also say how each part alone did.
+    `init_from` continues from an existing version's weights instead of the base encoder;
+    `extra_manifest` is added to the manifest (the profile, a retrain's run and mix, ...). With
+    `config.ngram_companion`, an n-gram model is fitted on `ngram_data` (default: the training
+    rows the transformer learned from) and its weight in the served average chosen on the
+    validation rows training used; each split's metrics then also say how each part alone did.
     """
+    show_progress, progress = options.show_progress, options.progress
     started = time.monotonic()
-    model_dir = train(
-        config, data, work_dir=work_dir, init_from=init_from, resume=resume, threads=threads,
-        progress=progress, show_progress=show_progress, frozen_cache=frozen_cache,
-    )
+    model_dir = train(config, data, work_dir=work_dir, init_from=init_from, resume=options.resume,
+                      threads=options.threads, progress=progress, show_progress=show_progress,
+                      frozen_cache=options.frozen_cache)
     summary = training_summary(model_dir)
     if progress is not None:
-        progress({"kind": "evaluate", "splits": list(eval_splits)})
+        progress({"kind": "evaluate", "splits": list(options.eval_splits)})
     # Evaluated at the precision it was trained and validated at (the companion's weight is chosen
     # on validation probabilities from training).
-    predictor = Predictor(model_dir, verify=False, inference=inference_settings(config), batch_size=config.eval_batch_size,
-                          precision=config.precision)
+    predictor = Predictor(model_dir, verify=False, inference=inference_settings(config),
+                          batch_size=config.eval_batch_size, precision=config.precision)
     companion = None
     if config.ngram_companion:
         if progress is not None:
             progress({"kind": "ngram"})
         companion = _fit_companion(config, data, ngram_data, predictor, model_dir, init_from, show_progress)
+    metrics = _measure(predictor, companion, data, options.eval_splits, show_progress)
+    manifest = {
+        "base_model": config.base_model,
+        "init_from": str(init_from) if init_from else None,
+        "train_config": config.to_dict(),
+        "inference": inference_settings(config),
+        "data": origin.describe(data),
+        "metrics": metrics,
+        "training": summary,
+        "ngram": {"weight": companion.weight, **companion.info} if companion is not None else None,
+        "build_seconds": round(time.monotonic() - started, 1),
+        **(extra_manifest or {}),
+    }
+    version = registry.save(store, model_dir, manifest=manifest, before_rename=options.before_save)
+    if not options.keep_work_dir:
+        shutil.rmtree(work_dir, ignore_errors=True)
+    return version
+
+
+def _measure(predictor: Predictor, companion: NgramModel | None, data: DatasetDict, splits: tuple[str, ...],
+             show_progress: bool) -> dict:
+    """Metrics on each of `splits` that `data` has; with a companion, also each part's accuracy."""
     metrics = {}
-    for name in eval_splits:
+    for name in splits:
         if name in data:
             t0 = time.monotonic()
             split = data[name]
-            proba = predictor.transformer_proba(list(split["text"]), desc=f"evaluating on {name}" if show_progress else None)
+            desc = f"evaluating on {name}" if show_progress else None
+            proba = predictor.transformer_proba(list(split["text"]), desc=desc)
             if companion is not None:
                 ngram_proba = companion.predict_proba(list(split["text"]))
                 metrics[name] = metrics_from_proba(split["label"], combine(proba, ngram_proba, companion.weight))
@@ -100,22 +144,7 @@ def build_version(
                 metrics[name] = metrics_from_proba(split["label"], proba)
             metrics[name]["seconds"] = round(time.monotonic() - t0, 1)
             log.info("%s accuracy %.4f", name, metrics[name]["accuracy"])
-    manifest = {
-        "base_model": config.base_model,
-        "init_from": str(init_from) if init_from else None,
-        "train_config": config.to_dict(),
-        "inference": inference_settings(config),
-        "data": data_description(data, source=data_source, seed=data_seed),
-        "metrics": metrics,
-        "training": summary,
-        "ngram": {"weight": companion.weight, **companion.info} if companion is not None else None,
-        "build_seconds": round(time.monotonic() - started, 1),
-        **(extra_manifest or {}),
-    }
-    version = registry.save(store, model_dir, manifest=manifest, before_rename=before_save)
-    if not keep_work_dir:
-        shutil.rmtree(work_dir, ignore_errors=True)
-    return version
+    return metrics
 
 
 def _fit_companion(config, data: DatasetDict, ngram_data, predictor: Predictor, model_dir: Path, init_from,

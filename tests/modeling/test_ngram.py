@@ -6,7 +6,7 @@ import pytest
 from modeling import pipeline, registry
 from modeling.config import Phase
 from modeling.ngram import CONFIG_FILE, WEIGHTS_FILE, NgramConfig, NgramModel, choose_weight, combine
-from modeling.pipeline import build_version
+from modeling.pipeline import BuildOptions, DataOrigin, build_version
 from modeling.serving import Predictor
 from tests.tiny import tiny_config
 
@@ -73,8 +73,9 @@ def test_a_version_with_a_companion_serves_the_average(tiny_bert, toy, tmp_path,
     version (checksummed like every file), and the Predictor serves the weighted average."""
     monkeypatch.setattr(pipeline, "C_GRID", (0.5, 2.0))
     config = dataclasses.replace(tiny_config(str(tiny_bert), phases=(Phase("all", 1, 2e-3),)), ngram_companion=True)
-    version = build_version(config, toy, data_source="toy", data_seed=0, store=tmp_path / "store",
-                            work_dir=tmp_path / "work", show_progress=False)
+    quiet = BuildOptions(show_progress=False)
+    version = build_version(config, toy, DataOrigin("toy", 0), store=tmp_path / "store", work_dir=tmp_path / "work",
+                            options=quiet)
     manifest = version.manifest
     assert {WEIGHTS_FILE, CONFIG_FILE} <= set(manifest["files"])
     weight = manifest["ngram"]["weight"]
@@ -96,9 +97,9 @@ def test_a_version_with_a_companion_serves_the_average(tiny_bert, toy, tmp_path,
 
     # A retrain from this version refits the companion with the n-gram settings chosen here.
     monkeypatch.setattr(pipeline, "C_GRID", (0.01,))
-    child = build_version(dataclasses.replace(config, phases=(Phase("top_k", 1, 1e-3, top_k=1),)), toy, data_source="toy",
-                          data_seed=0, store=tmp_path / "store", work_dir=tmp_path / "child", init_from=version.path,
-                          show_progress=False)
+    child = build_version(dataclasses.replace(config, phases=(Phase("top_k", 1, 1e-3, top_k=1),)), toy,
+                          DataOrigin("toy", 0), store=tmp_path / "store", work_dir=tmp_path / "child",
+                          init_from=version.path, options=quiet)
     assert NgramModel.load(child.path).config == predictor.ngram.config
 
     (version.path / WEIGHTS_FILE).write_bytes(b"changed")

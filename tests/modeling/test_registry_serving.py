@@ -5,7 +5,7 @@ import pytest
 
 from modeling import registry
 from modeling.config import Phase, ServingConfig
-from modeling.pipeline import build_version
+from modeling.pipeline import BuildOptions, DataOrigin, build_version
 from modeling.serving import Predictor, PredictorHolder
 from tests.tiny import tiny_config
 
@@ -16,8 +16,8 @@ pytestmark = pytest.mark.slow
 def version(tiny_bert, toy, tmp_path_factory):
     store = tmp_path_factory.mktemp("store")
     config = tiny_config(str(tiny_bert), phases=(Phase("all", 3, 2e-3),))
-    return build_version(config, toy, data_source="toy", data_seed=0, store=store,
-                         work_dir=tmp_path_factory.mktemp("work"), show_progress=False)
+    return build_version(config, toy, DataOrigin("toy", 0), store=store, work_dir=tmp_path_factory.mktemp("work"),
+                         options=BuildOptions(show_progress=False))
 
 
 def test_manifest_describes_the_version(version):
@@ -27,6 +27,7 @@ def test_manifest_describes_the_version(version):
     assert m["labels"] == ["negative", "positive"]
     assert m["train_config"]["max_length"] == 32 and m["inference"]["max_length"] == 32
     assert set(m["data"]["splits"]) == {"train", "validation", "test"}
+    assert (m["data"]["source"], m["data"]["seed"]) == ("toy", 0)
     assert 0.0 <= m["metrics"]["test"]["accuracy"] <= 1.0
     assert "config.json" in m["files"] and "torch" in m["libraries"]
     assert not any(p.name.startswith(".tmp") for p in version.path.parent.iterdir())

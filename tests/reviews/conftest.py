@@ -2,7 +2,7 @@ import pytest
 
 from modeling import config as modeling_config
 from modeling.config import Phase
-from modeling.pipeline import build_version
+from modeling.pipeline import BuildOptions, DataOrigin, build_version
 from tests.tiny import make_model, tiny_config, toy_data, write_aclimdb
 
 
@@ -15,8 +15,9 @@ def tiny_versions(tmp_path_factory):
     for seed, epochs in ((0, 4), (1, 1)):
         base = make_model(tmp_path_factory.mktemp(f"base{seed}"), "bert", seed=seed)
         config = tiny_config(str(base), phases=(Phase("all", epochs, 2e-3),), seed=seed)
-        versions.append(build_version(config, data, data_source="toy", data_seed=0, store=store,
-                                      work_dir=tmp_path_factory.mktemp("work"), show_progress=False))
+        work_dir = tmp_path_factory.mktemp("work")
+        versions.append(build_version(config, data, DataOrigin("toy", 0), store=store, work_dir=work_dir,
+                                      options=BuildOptions(show_progress=False)))
     return store, versions
 
 
