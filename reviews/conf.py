@@ -139,6 +139,11 @@ SETTINGS: tuple[Setting, ...] = (
     _s("SENTIMENT_CACHE_DIR", "site", "cache_dir", "path", "cache",
        "Caches (frozen-layer outputs, datasets); safe to delete.", under_var=True),
     _s("SENTIMENT_LOG_LEVEL", "site", "log_level", "str", "INFO", "Log level of every process."),
+    _s("REDIS_URL", "site", "redis_url", "str", "",
+       "Redis for rate limits and the cache, e.g. redis://127.0.0.1:6379/0; empty = the database.",
+       attr="REDIS_URL"),
+    _s("SENTIMENT_RATE_KEY_PREFIX", "site", "rate_key_prefix", "str", "sentiment",
+       "Prefix of the rate-limit keys in Redis (installations sharing one Redis differ)."),
     _s("SENTIMENT_IP_SALT", "site", "ip_salt", "str", "",
        "Salt of the client-address hash; empty = derived from the secret key."),
     # --- Web processes (manage.py serve / gunicorn)

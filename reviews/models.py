@@ -308,3 +308,16 @@ class Explanation(RequestedWork):
 
     def __str__(self):
         return f"Explanation of prediction {self.prediction_id} ({self.status})"
+
+
+class RateCounter(models.Model):
+    """One rate-limit window's count for one client and scope (reviews.ratelimit), when the
+    counters live in the database. A row is never culled while its window is live; expired ones
+    are deleted by the worker's daily maintenance."""
+
+    key = models.CharField(primary_key=True, max_length=200)
+    count = models.IntegerField(default=0)
+    expires_at = models.DateTimeField(db_index=True)
+
+    def __str__(self):
+        return f"{self.key}: {self.count}"

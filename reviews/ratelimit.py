@@ -1,19 +1,27 @@
-"""One rate limiter for the website and the API, kept in the database cache so that every web
-process counts against the same budget."""
+"""One rate limiter for the website, the API and sign-in, shared by every web process.
+
+Counts are fixed windows ("60/min" = at most 60 in each minute), kept where every process sees
+them and incremented atomically: in Redis when REDIS_URL is set (Django's Redis cache: INCR, with
+the window's expiry set once by ADD), otherwise in the database (one INSERT ... ON CONFLICT DO
+UPDATE ... RETURNING statement, on SQLite and PostgreSQL alike). A refused request does not use
+up budget, so a client that backs off as told gets through.
+"""
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 
-from django.core.cache import caches
 from django.core.exceptions import ImproperlyConfigured
+from django.db import connection
 
 from reviews.conf import conf
 
-# The Django cache that counts.
-RATE_CACHE = "default"
 PERIODS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600, "d": 86400, "day": 86400}
+# A window's counter outlives its window by this much (clock differences between processes).
+GRACE_S = 5
 
 
 @dataclass(frozen=True)
@@ -46,27 +54,84 @@ def rate_for(scope: str, *, authenticated: bool) -> Rate | None:
 
 
 def hit(scope: str, ident: str, *, authenticated: bool, cost: int = 1) -> Decision:
-    """Count `cost` actions of `ident` in `scope` in the current window; refuse when over the rate.
+    """Count `cost` actions of `ident` in `scope`'s rate for this kind of caller."""
+    return hit_rate(rate_for(scope, authenticated=authenticated), f"{scope}:{ident}", cost=cost)
 
-    A refused request does not use up budget, so a client that backs off as told gets through.
-    """
-    rate = rate_for(scope, authenticated=authenticated)
+
+def hit_rate(rate: Rate | None, name: str, *, cost: int = 1) -> Decision:
+    """Count `cost` actions under `name` in the current window of `rate`; refuse when over."""
     if rate is None:
         return Decision(True, 0, 0, 0)
     now = time.time()
     window = int(now // rate.period_s)
-    retry_after = max(1, int((window + 1) * rate.period_s - now + 0.999))
+    window_end = (window + 1) * rate.period_s
+    retry_after = max(1, int(window_end - now + 0.999))
     if cost > rate.count:
         return Decision(False, retry_after, rate.count, 0)
-    cache = caches[RATE_CACHE]
-    key = f"rl:{scope}:{ident}:{window}"
-    cache.add(key, 0, timeout=rate.period_s + 5)
-    try:
-        used = cache.incr(key, cost)
-    except ValueError:  # expired between add and incr
-        cache.set(key, cost, timeout=rate.period_s + 5)
-        used = cost
+    counter = counters()
+    key = f"rl:{name}:{rate.period_s}:{window}"
+    used = counter.add(key, cost, expires_at=window_end + GRACE_S)
     if used > rate.count:
-        cache.decr(key, cost)
+        counter.add(key, -cost, expires_at=window_end + GRACE_S)
         return Decision(False, retry_after, rate.count, used - cost)
     return Decision(True, 0, rate.count, used)
+
+
+class DatabaseCounters:
+    """Counters in the RateCounter table: one atomic upsert per hit."""
+
+    def add(self, key: str, delta: int, *, expires_at: float) -> int:
+        from reviews.models import RateCounter
+
+        q = connection.ops.quote_name
+        table, k, count = q(RateCounter._meta.db_table), q("key"), q("count")
+        expires = connection.ops.adapt_datetimefield_value(datetime.fromtimestamp(expires_at, tz=timezone.utc))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} ({k}, {count}, {q('expires_at')}) VALUES (%s, %s, %s) "
+                f"ON CONFLICT ({k}) DO UPDATE SET {count} = {table}.{count} + excluded.{count} RETURNING {count}",
+                [key, delta, expires],
+            )
+            return cursor.fetchone()[0]
+
+    def delete_expired(self) -> int:
+        from django.utils import timezone as dj_timezone
+
+        from reviews.models import RateCounter
+
+        deleted, _ = RateCounter.objects.filter(expires_at__lt=dj_timezone.now() - timedelta(seconds=GRACE_S)).delete()
+        return deleted
+
+
+class RedisCounters:
+    """Counters in Redis through Django's Redis cache: ADD sets a window's key with its expiry
+    once, INCR (atomic, keeps the expiry) counts."""
+
+    def __init__(self, url: str, prefix: str):
+        from django.core.cache.backends.redis import RedisCache
+
+        self.cache = RedisCache(url, {"KEY_PREFIX": prefix})
+
+    def add(self, key: str, delta: int, *, expires_at: float) -> int:
+        timeout = max(1, int(expires_at - time.time()) + 1)
+        self.cache.add(key, 0, timeout=timeout)
+        try:
+            return self.cache.incr(key, delta)
+        except ValueError:  # expired between ADD and INCR: a new window
+            self.cache.add(key, 0, timeout=timeout)
+            return self.cache.incr(key, delta)
+
+    def delete_expired(self) -> int:
+        return 0  # Redis expires keys itself
+
+
+@functools.lru_cache(maxsize=4)
+def _redis(url: str, prefix: str) -> RedisCounters:
+    return RedisCounters(url, prefix)
+
+
+def counters():
+    """Where the counts live: Redis when REDIS_URL is set, else the database."""
+    if conf.site.redis_url:
+        return _redis(conf.site.redis_url, conf.site.rate_key_prefix)
+    return DatabaseCounters()

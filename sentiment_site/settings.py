@@ -158,11 +158,15 @@ SPECTACULAR_SETTINGS = {
 # and read grouped through `reviews.conf.conf`; SENTIMENT_RATES is the six SENTIMENT_RATE_* as
 # {scope: {"anon": rate, "user": rate}}.
 globals().update({name: value for name, value in ENV.items() if name.startswith("SENTIMENT_")})
-del ENV
 
+# Redis, when there is one, is the cache and holds the rate limits (reviews/ratelimit.py); else
+# the rate limits count in the database and the cache is the database's.
+REDIS_URL = ENV["REDIS_URL"]
 CACHES = {
-    "default": {
-        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
-        "LOCATION": "sentiment_cache",
-    }
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "sentiment_cache"}
+    )
 }
+del ENV
