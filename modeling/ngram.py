@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from modeling.data import clean_text
+from modeling.cleaning import clean_text
 
 WEIGHTS_FILE = "ngram.npz"
 CONFIG_FILE = "ngram.json"

@@ -14,7 +14,7 @@ from datasets import Dataset, DatasetDict
 
 from modeling import registry
 from modeling.config import TrainConfig
-from modeling.data import split_hash
+from modeling.cleaning import split_hash
 from modeling.evaluate import metrics_from_proba
 from modeling.frozen_cache import FrozenCache
 from modeling.ngram import NgramConfig, NgramModel, choose_weight, combine

@@ -10,7 +10,7 @@ import numpy as np
 from datasets import Dataset, concatenate_datasets
 
 from modeling.config import LABEL2ID, GateConfig, MixConfig, Phase, RetrainSchedule, TrainConfig
-from modeling.data import FEATURES, clean_text
+from modeling.cleaning import FEATURES, clean_text
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import numpy as np
 from modeling import registry
 from modeling.batching import forward_in_order
 from modeling.config import LABELS, ServingConfig
-from modeling.data import clean_text
+from modeling.cleaning import clean_text
 from modeling.ngram import NgramModel, combine
 from modeling.precision import resolve as resolve_precision
 
