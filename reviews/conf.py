@@ -56,7 +56,7 @@ class Setting:
     name: str
     group: str
     field: str
-    kind: str  # str, bool, int, float, choice, list, int_list, path, rate
+    kind: str  # str, bool, int, float, choice, list, networks, int_list, path, rate
     default: Any
     help: str
     minimum: int | None = None
@@ -102,6 +102,8 @@ class Setting:
             return env.env_choice(name, self.default, self.choices)
         if self.kind == "list":
             return env.env_list(name, list(self.default))
+        if self.kind == "networks":
+            return env.env_networks(name, list(self.default))
         if self.kind == "int_list":
             return env.env_int_list(name, list(self.default), length=len(self.default))
         return env.env_str(name, self.default)
@@ -144,6 +146,8 @@ SETTINGS: tuple[Setting, ...] = (
        attr="REDIS_URL"),
     _s("SENTIMENT_RATE_KEY_PREFIX", "site", "rate_key_prefix", "str", "sentiment",
        "Prefix of the rate-limit keys in Redis (installations sharing one Redis differ)."),
+    _s("SENTIMENT_TRUSTED_PROXIES", "site", "trusted_proxies", "networks", (),
+       "Addresses or networks of your reverse proxies; X-Forwarded-For is believed only from them."),
     _s("SENTIMENT_IP_SALT", "site", "ip_salt", "str", "",
        "Salt of the client-address hash; empty = derived from the secret key."),
     # --- Web processes (manage.py serve / gunicorn)

@@ -1,6 +1,16 @@
-"""Who is asking: a signed-in user, or an anonymous session (created on first need)."""
+"""Who is asking: a signed-in user, or an anonymous session (created on first need), from the
+client address the trusted proxies vouch for."""
 
+from __future__ import annotations
+
+import functools
+import ipaddress
 from dataclasses import dataclass
+
+from reviews.conf import conf
+
+# An IPv6 client usually holds a whole /64: it is one client for limits and hashes.
+IPV6_CLIENT_PREFIX = 64
 
 
 @dataclass(frozen=True)
@@ -33,4 +43,52 @@ def visitor(request, *, create_session: bool = False) -> Visitor:
         if not session.session_key and create_session:
             session.create()
         session_key = session.session_key or ""
-    return Visitor(user=user, session_key=session_key, client_ip=request.META.get("REMOTE_ADDR"))
+    return Visitor(user=user, session_key=session_key, client_ip=client_ip(request))
+
+
+@functools.lru_cache(maxsize=8)
+def _networks(spec: tuple[str, ...]) -> tuple:
+    return tuple(ipaddress.ip_network(value, strict=False) for value in spec)
+
+
+def _address(text: str):
+    try:
+        return ipaddress.ip_address(text.strip())
+    except ValueError:
+        return None
+
+
+def client_ip(request) -> str | None:
+    """The client's address: REMOTE_ADDR, or, when that is one of SENTIMENT_TRUSTED_PROXIES, the
+    rightmost address of X-Forwarded-For that no trusted proxy added (a client can write anything
+    to the left of what its first proxy appended, so those entries are never believed)."""
+    remote = request.META.get("REMOTE_ADDR") or None
+    trusted = _networks(tuple(conf.site.trusted_proxies))
+    if remote is None or not trusted:
+        return remote
+
+    def is_trusted(address) -> bool:
+        return any(address in network for network in trusted)
+
+    address = _address(remote)
+    if address is None or not is_trusted(address):
+        return remote
+    client = address
+    for hop in reversed(request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")):
+        hop_address = _address(hop)
+        if hop_address is None:
+            break  # garbage in the chain: trust nothing past it
+        client = hop_address
+        if not is_trusted(hop_address):
+            break
+    return str(client)
+
+
+def client_group(ip: str) -> str:
+    """The unit of one client for limits and hashes: the IPv4 address, or the IPv6 /64."""
+    address = _address(ip)
+    if address is None or address.version == 4:
+        return ip
+    if address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(ipaddress.ip_network(f"{address}/{IPV6_CLIENT_PREFIX}", strict=False))

@@ -71,6 +71,19 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+def env_networks(name: str, default: list[str]) -> list[str]:
+    """Comma-separated IP addresses or networks (CIDR), each checked."""
+    import ipaddress
+
+    values = env_list(name, default)
+    for value in values:
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise ImproperlyConfigured(f"{name}: {value!r} is not an IP address or network") from None
+    return values
+
+
 def env_int_list(name: str, default: list[int], *, length: int) -> tuple[int, ...]:
     raw = os.environ.get(name)
     if raw is None or not raw.strip():

@@ -17,10 +17,13 @@ class NoActiveModel(Exception):
 
 
 def client_hash(ip: str | None) -> str:
-    """A salted hash of the client IP: enough to tell repeat visitors apart, never the IP."""
+    """A salted hash of the client (its IPv4 address or IPv6 /64): enough to tell repeat
+    visitors apart, never the address."""
     if not ip:
         return ""
-    return salted_hmac("reviews.client-ip", ip, secret=conf.site.ip_salt or None).hexdigest()[:64]
+    from reviews.identity import client_group
+
+    return salted_hmac("reviews.client-ip", client_group(ip), secret=conf.site.ip_salt or None).hexdigest()[:64]
 
 
 def validate_review_text(text: object) -> str:
