@@ -155,6 +155,24 @@ def test_save_leaves_no_partial_version_when_it_fails(tmp_path):
     assert json.loads((store / "v1" / "manifest.json").read_text())["id"] == "v1"
 
 
+def test_stale_temporaries_are_removed_and_fresh_ones_kept(tmp_path):
+    """A temporary folder older than the limit (a save killed midway) goes; a fresh one, maybe a
+    save still running, and the versions stay."""
+    import os
+    import time
+
+    store = tmp_path / "store"
+    old, fresh, version = store / f"{registry.TMP_PREFIX}v1-123", store / f"{registry.TMP_PREFIX}v2-456", store / "v0"
+    for folder in (old, fresh, version):
+        folder.mkdir(parents=True)
+        (folder / "config.json").write_text("{}")
+    two_hours_ago = time.time() - 7200
+    os.utime(old, (two_hours_ago, two_hours_ago))
+    os.utime(version, (two_hours_ago, two_hours_ago))
+    assert registry.remove_stale_temporaries(store, older_than_s=3600) == [old]
+    assert not old.exists() and fresh.is_dir() and version.is_dir()
+
+
 def test_holder_swaps_versions_and_keeps_the_old_one_on_failure(version):
     """The holder loads a version once, and a version that fails to load leaves the old one serving."""
     loads = []

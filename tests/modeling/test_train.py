@@ -6,7 +6,7 @@ from modeling.config import Phase
 from modeling.encoders import load_classifier, load_tokenizer, parameter_groups, transformer_layers
 from modeling.serving import Predictor
 from modeling.sampling import length_batches
-from modeling.train import TrainingInterrupted, train
+from modeling.train import TrainingInterrupted, train, training_summary
 from tests.tiny import tiny_config
 
 pytestmark = pytest.mark.slow
@@ -92,9 +92,12 @@ def test_resume_refuses_a_checkpoint_of_another_config(tiny_bert, toy, tmp_path)
 
 
 def test_time_budget_stops_training_and_keeps_a_model(tiny_bert, toy, tmp_path):
-    """A tiny budget ends training early and still writes the best model."""
-    config = tiny_config(str(tiny_bert), phases=(Phase("all", 50, 1e-3),), budget_s=0.5)
+    """A tiny budget ends training long before its 50 epochs and still writes the best model."""
+    # Patience as long as the phase: only the budget can end it early.
+    config = tiny_config(str(tiny_bert), phases=(Phase("all", 50, 1e-3),), budget_s=0.5, patience=50)
     model_dir = train(config, toy, work_dir=tmp_path, show_progress=False)
+    history = training_summary(model_dir)["history"]
+    assert len(history) < 50 and history[-1]["elapsed_s"] >= config.budget_s
     assert (model_dir / "config.json").exists()
 
 
