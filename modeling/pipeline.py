@@ -52,7 +52,7 @@ class DataOrigin:
 @dataclass(frozen=True)
 class BuildOptions:
     """How a build runs, beside what it builds: resuming, threads, which splits it measures,
-    progress, the frozen-layer cache, and what happens to its work folder."""
+    progress, the frozen-layer cache, and a hook before the version is saved."""
 
     resume: bool = False  # continue from the checkpoint in work_dir
     threads: int = 0  # torch threads; 0 = torch's own choice
@@ -60,7 +60,6 @@ class BuildOptions:
     progress: Progress | None = None  # called with each training, evaluation and n-gram event
     show_progress: bool = True  # progress bars on the terminal
     frozen_cache: FrozenCache | None = None  # top-K phases read the frozen layers' outputs from it
-    keep_work_dir: bool = False  # else the work folder is deleted once the version is saved
     before_save: Callable[[], None] | None = None  # called just before the version is renamed into place
 
 
@@ -77,7 +76,7 @@ def build_version(
     options: BuildOptions = BuildOptions(),
 ) -> registry.Version:
     """Fine-tune per `config` on `data` (from `origin`), measure it on `options.eval_splits`, and
-    save it into `store` as a verified version, working in `work_dir`.
+    save it into `store` as a verified version, working in `work_dir` (deleted once it is saved).
 
     `init_from` continues from an existing version's weights instead of the base encoder;
     `extra_manifest` is added to the manifest (the profile, a retrain's run and mix, ...). With
@@ -116,8 +115,7 @@ def build_version(
         **(extra_manifest or {}),
     }
     version = registry.save(store, model_dir, manifest=manifest, before_rename=options.before_save)
-    if not options.keep_work_dir:
-        shutil.rmtree(work_dir, ignore_errors=True)
+    shutil.rmtree(work_dir, ignore_errors=True)
     return version
 
 

@@ -21,24 +21,20 @@ def sample_indices(labels: list[int], limit: int | None, seed: int) -> list[int]
     return sorted(int(i) for i in np.concatenate(picked))
 
 
-def length_batches(lengths: list[int], batch_size: int, seed: int, *, shuffle: bool = True) -> list[list[int]]:
+def length_batches(lengths: list[int], batch_size: int, seed: int) -> list[list[int]]:
     """Batches of similar length (less padding), in a seeded random order.
 
     Rows are shuffled, cut into pools of 50 batches, sorted by length inside each pool, cut into
     batches, and the batches shuffled again, so each batch is short-padded but the order random.
     """
-    order = np.arange(len(lengths))
     rng = np.random.default_rng(seed)
-    if shuffle:
-        order = rng.permutation(order)
+    order = rng.permutation(np.arange(len(lengths)))
     pool = batch_size * 50
     batches = []
     for start in range(0, len(order), pool):
         chunk = sorted(order[start : start + pool].tolist(), key=lambda i: lengths[i])
         batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
-    if shuffle:
-        batches = [batches[i] for i in rng.permutation(len(batches))]
-    return batches
+    return [batches[i] for i in rng.permutation(len(batches))]
 
 
 def validation_rows(config: TrainConfig, validation: Dataset) -> list[int]:

@@ -210,7 +210,6 @@ class PredictorHolder:
         self._current: Predictor | None = None
         self._lock = threading.Lock()
         self.last_error: dict[str, str] = {}
-        self.loaded_at: float | None = None
         self._loading: threading.Thread | None = None
         self._failed_at: dict[str, float] = {}
         # Called when a background load thread ends (e.g. to close its database connection).
@@ -244,7 +243,6 @@ class PredictorHolder:
             self.last_error.pop(version_id, None)
             self._failed_at.pop(version_id, None)
             self._current = fresh
-            self.loaded_at = time.time()
             log.info("now serving model version %s", version_id)
             return fresh
 
