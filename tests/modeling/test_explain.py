@@ -14,6 +14,16 @@ def keyword_model(texts):
     return np.column_stack([1 - positive, positive])
 
 
+def recording(seen: list):
+    """keyword_model, noting in `seen` every text it is asked about."""
+
+    def predict(texts):
+        seen.extend(texts)
+        return keyword_model(texts)
+
+    return predict
+
+
 TEXT = "The cast was great, the music great too, but an awful ending ruined the film."
 
 
@@ -37,12 +47,7 @@ def test_unset_settings_are_explain_configs_defaults():
     """Without settings, an explanation is made as ExplainConfig says (the product's defaults)."""
     defaults = ExplainConfig()
     classified = []
-
-    def counting(texts):
-        classified.extend(texts)
-        return keyword_model(texts)
-
-    result = explain(" ".join(f"w{i}" for i in range(defaults.max_words + 5)) + " great awful", counting)
+    result = explain(" ".join(f"w{i}" for i in range(defaults.max_words + 5)) + " great awful", recording(classified))
     assert (result["num_samples"], result["seed"], result["selection"]) == (
         defaults.num_samples, defaults.seed, defaults.selection)
     assert result["words_considered"] == defaults.max_words and len(result["words"]) == defaults.num_features
@@ -71,27 +76,17 @@ def test_one_word_review_is_explained_exactly():
 def test_long_review_is_capped_and_says_so():
     """Past max_words distinct words only the most frequent are perturbed, and the result says so."""
     text = " ".join(f"w{i}" for i in range(300)) + " great great awful"
-    calls = []
-
-    def counting(texts):
-        calls.append(len(texts))
-        return keyword_model(texts)
-
-    result = explain(text, counting, num_samples=200, max_words=50, seed=0)
+    classified = []
+    result = explain(text, recording(classified), num_samples=200, max_words=50, seed=0)
     assert result["capped"] and result["words_considered"] == 50 and result["words_total"] == 302
     assert "great" in {w["word"] for w in result["words"]}
-    assert sum(calls) <= 201
+    assert len(classified) <= 201
 
 
 def test_duplicate_perturbations_are_classified_once():
     """A short text's repeated perturbations reach the classifier once each."""
     seen = []
-
-    def recording(texts):
-        seen.extend(texts)
-        return keyword_model(texts)
-
-    result = explain("great film indeed", recording, num_samples=300, seed=0)
+    result = explain("great film indeed", recording(seen), num_samples=300, seed=0)
     assert len(seen) == len(set(seen)) == result["unique_samples"] <= 8
 
 
