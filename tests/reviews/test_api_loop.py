@@ -61,3 +61,23 @@ def test_promote_refuses_a_run_that_did_not_pass_the_gate(staff_api, active_mode
                                      model_version=active_model, decision=TrainingRun.Decision.REJECTED)
     response = staff_api.post(url("training-run-promote", run.pk))
     assert response.status_code == 400 and "passed the gate" in error(response)["message"]
+
+
+def test_asking_for_explanations_past_the_explain_rate_is_429(api, active_model, settings):
+    """With an explain rate of 2/min the third POST is refused (429, Retry-After) and queues nothing."""
+    settings.SENTIMENT_RATES = {**settings.SENTIMENT_RATES, "explain": {"anon": "2/min", "user": "100/min"}}
+    predictions = [create(api, f"a superb film number {i}")["prediction"]["id"] for i in range(3)]
+    assert [api.post(url("prediction-explanation", pk)).status_code for pk in predictions[:2]] == [202, 202]
+    refused = api.post(url("prediction-explanation", predictions[2]))
+    assert refused.status_code == 429 and 1 <= int(refused["Retry-After"]) <= 60
+    assert error(refused)["code"] == "throttled"
+    assert sorted(Explanation.objects.values_list("prediction_id", flat=True)) == sorted(predictions[:2])
+
+
+def test_polling_an_explanation_does_not_use_the_explain_rate(api, active_model, settings):
+    """GETs of a pending explanation are never throttled and leave the explain budget untouched."""
+    settings.SENTIMENT_RATES = {**settings.SENTIMENT_RATES, "explain": {"anon": "2/min", "user": "100/min"}}
+    first, second = (create(api, f"a superb film number {i}")["prediction"]["id"] for i in range(2))
+    assert api.post(url("prediction-explanation", first)).status_code == 202
+    assert [api.get(url("prediction-explanation", first)).status_code for _ in range(5)] == [202] * 5
+    assert api.post(url("prediction-explanation", second)).status_code == 202

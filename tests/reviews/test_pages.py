@@ -135,3 +135,37 @@ def test_rate_limit_refuses_with_a_message(client, active_model, settings):
     assert submit(client).status_code == 302 and submit(client).status_code == 302
     response = submit(client)
     assert response.status_code == 429 and b"Too many requests" in response.content
+
+
+def test_why_past_the_explain_rate_shows_a_message_and_queues_nothing(client, active_model, settings):
+    """With an explain rate of 2/min the third "Why?" says to wait and queues no explanation."""
+    from reviews.models import Explanation
+
+    settings.SENTIMENT_RATES = {**settings.SENTIMENT_RATES, "explain": {"anon": "2/min", "user": "100/min"}}
+    reviews = []
+    for i in range(3):
+        submit(client, f"wonderful superb film number {i}")
+        reviews.append(Review.objects.latest("id"))
+    for review in reviews[:2]:
+        page = client.post(reverse("review-explain", args=[review.pk]), follow=True)
+        assert b"Too many requests" not in page.content
+    page = client.post(reverse("review-explain", args=[reviews[2].pk]), follow=True)
+    assert page.status_code == 200 and b"Too many requests; please try again in" in page.content
+    assert sorted(Explanation.objects.values_list("prediction__review_id", flat=True)) == [r.pk for r in reviews[:2]]
+
+
+def test_polling_an_explanation_does_not_use_the_explain_rate(client, active_model, settings):
+    """The review page's status polling is free: after many polls "Why?" still works."""
+    from reviews.models import Explanation
+
+    settings.SENTIMENT_RATES = {**settings.SENTIMENT_RATES, "explain": {"anon": "2/min", "user": "100/min"}}
+    submit(client, "wonderful superb film")
+    first = Review.objects.latest("id")
+    submit(client, "dull boring film")
+    second = Review.objects.latest("id")
+    client.post(reverse("review-explain", args=[first.pk]))
+    polls = [client.get(reverse("review-explanation-status", args=[first.pk])) for _ in range(5)]
+    assert [(p.status_code, p.json()) for p in polls] == [(200, {"status": "pending"})] * 5
+    page = client.post(reverse("review-explain", args=[second.pk]), follow=True)
+    assert b"Too many requests" not in page.content
+    assert Explanation.objects.filter(prediction__review=second).exists()
