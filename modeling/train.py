@@ -61,6 +61,7 @@ def pick_device(preferred: str = "auto") -> torch.device:
 
 
 def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's global generators (dropout, a new head's weights)."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
