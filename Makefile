@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: run dev test install install-test browser migrate superuser check clean-venv
+.PHONY: run dev test install install-test key browser migrate superuser check clean-venv
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,12 @@ install: $(RUNTIME_STAMP)
 
 install-test: $(TEST_STAMP)
 
-migrate: install
+# The installation's data folder private (0700) and, unless DJANGO_SECRET_KEY is set, its secret
+# key made once (var/secret_key, 0600): the site runs with debug off and needs one.
+key: install
+	$(PY) -m sentiment_site.install
+
+migrate: key
 	$(PY) manage.py migrate --noinput
 
 # The site starts at once; on a fresh installation the worker trains the first model meanwhile.
@@ -38,7 +43,8 @@ run: migrate
 	$(PY) manage.py ensure_model
 	$(PY) manage.py serve --bind $(HOST):$(PORT)
 
-# Django's development server (auto-reload), without the worker.
+# Django's development server (auto-reload) with debug on, without the worker.
+dev: export DJANGO_DEBUG := true
 dev: migrate
 	$(PY) manage.py ensure_model
 	$(PY) manage.py runserver $(HOST):$(PORT)
@@ -50,14 +56,14 @@ browser:
 	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  $$SUDO apt-get update && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y --no-install-recommends chromium )
 
-test: install-test browser
+test: install-test browser key
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) -m pytest $(PYTEST_ARGS)
 
 # Creates (or updates) a staff superuser from DJANGO_SUPERUSER_USERNAME / _PASSWORD / _EMAIL.
 superuser: migrate
 	$(PY) manage.py ensure_superuser
 
-check: install-test
+check: install-test key
 	$(PY) manage.py check
 	$(PY) manage.py makemigrations --check --dry-run
 

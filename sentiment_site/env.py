@@ -104,29 +104,44 @@ def env_path(name: str, default: Path, *, base: Path) -> Path:
 
 
 def secret_key(*, debug: bool, key_file: Path) -> str:
-    """DJANGO_SECRET_KEY if set; in development a key generated once and kept in a file.
-
-    The file is shared by every process of one installation (web workers and the worker),
-    so sessions and CSRF tokens stay valid across processes and restarts.
-    """
+    """DJANGO_SECRET_KEY if set, else the installation's key file (made by `make run`, or here in
+    debug mode). The file is shared by every process of one installation (web workers and the
+    worker), so sessions and CSRF tokens stay valid across processes and restarts."""
     key = os.environ.get("DJANGO_SECRET_KEY", "").strip()
     if key:
         return key
-    if not debug:
-        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off (production).")
     if key_file.exists():
         return key_file.read_text().strip()
-    key_file.parent.mkdir(parents=True, exist_ok=True)
-    new_key = secrets.token_urlsafe(50)
-    tmp = key_file.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(new_key)
-    try:
-        # link() fails if another process won the race; then we use its key.
-        os.link(tmp, key_file)
-    except FileExistsError:
-        pass
-    finally:
-        tmp.unlink(missing_ok=True)
+    if not debug:
+        raise ImproperlyConfigured(
+            f"DJANGO_SECRET_KEY is not set and there is no key file {key_file}: `make run` creates one "
+            "(or run `python -m sentiment_site.install`), or set DJANGO_SECRET_KEY (the same on every machine)."
+        )
+    return create_key_file(key_file)
+
+
+def private_folder(path: Path) -> None:
+    """A folder only its owner can enter (what an installation writes may hold secrets)."""
+    path.mkdir(parents=True, exist_ok=True)
+    path.chmod(0o700)
+
+
+def create_key_file(key_file: Path) -> str:
+    """The key in `key_file`, made once (mode 0600) if missing; safe when processes race."""
+    private_folder(key_file.parent)
+    if not key_file.exists():
+        tmp = key_file.with_suffix(f".{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(50))
+        try:
+            # link() fails if another process won the race; then we use its key.
+            os.link(tmp, key_file)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink(missing_ok=True)
+    key_file.chmod(0o600)
     return key_file.read_text().strip()
 
 

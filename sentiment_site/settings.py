@@ -34,6 +34,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "sentiment_site.middleware.ContentSecurityPolicyMiddleware",
     # Under /api/: refuses oversized bodies early and answers every error in the API's JSON shape.
     "reviews.api.errors.ApiErrorMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -98,10 +99,28 @@ STORAGES = {
     },
 }
 
-if not DEBUG:
-    SESSION_COOKIE_SECURE = ENV["DJANGO_SECURE_COOKIES"]
-    CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-    SECURE_CONTENT_TYPE_NOSNIFF = True
+# --- Security headers; the HTTPS profile is for a TLS proxy in front of gunicorn -------------
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+HTTPS = ENV["DJANGO_HTTPS"]
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = {"auto": HTTPS, "true": True, "false": False}[ENV["DJANGO_SECURE_COOKIES"]]
+if HTTPS:
+    # The proxy must set X-Forwarded-Proto itself (overwriting what a client sent).
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    # A load balancer's probe may speak plain HTTP to the health endpoint.
+    SECURE_REDIRECT_EXEMPT = [r"^api/v1/health$"]
+    SECURE_HSTS_SECONDS = ENV["DJANGO_HSTS_SECONDS"]
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = ENV["DJANGO_HSTS_PRELOAD"]
+# The site's own assets only (sentiment_site/middleware.py); inline style attributes are allowed
+# (confidence bars, explanation strengths), inline scripts are not.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
 
 LOGGING = {
     "version": 1,
