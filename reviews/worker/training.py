@@ -23,7 +23,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from modeling.config import PROFILES, TrainConfig
-from modeling.pipeline import build_version
+from modeling.pipeline import BuildOptions, DataOrigin, build_version
 from modeling.train import TrainingInterrupted
 from reviews import selectors
 from reviews.conf import conf
@@ -61,6 +61,12 @@ def frozen_cache():
     return FrozenCache(conf.site.cache_dir / "frozen", max_bytes=conf.retrain.frozen_cache_max_bytes)
 
 
+def _build_options(**options) -> BuildOptions:
+    """How the worker builds a version: its threads, its frozen-layer cache, the seam before the save."""
+    return BuildOptions(threads=conf.serving.threads, frozen_cache=frozen_cache(),
+                        before_save=lambda: reached("before_save"), **options)
+
+
 def work_dir_for(name: str) -> Path:
     return conf.site.cache_dir / "training" / name
 
@@ -91,20 +97,10 @@ def train_and_register(
     if "train" not in data or "validation" not in data:
         raise ValueError(f"data source {source} has no train/validation split (a single file is an evaluation set)")
     version = build_version(
-        config,
-        data,
-        data_source=source,
-        data_seed=conf.data.seed,
-        store=conf.site.model_store,
-        work_dir=work_dir or work_dir_for(profile),
-        init_from=init_from,
-        resume=resume,
-        threads=conf.serving.threads,
-        progress=progress,
-        show_progress=show_progress,
+        config, data, DataOrigin(source, conf.data.seed),
+        store=conf.site.model_store, work_dir=work_dir or work_dir_for(profile), init_from=init_from,
         extra_manifest={"profile": profile},
-        before_save=lambda: reached("before_save"),
-        frozen_cache=frozen_cache(),
+        options=_build_options(resume=resume, progress=progress, show_progress=show_progress),
     )
     row = model_version_register(version_id=version.id, profile=profile) if register else None
     return version, row
@@ -291,20 +287,13 @@ def train_stage(run: TrainingRun, loaded: Loaded, mixed: Mixed, *, progress):
     version = build_version(
         config,
         DatasetDict({"train": mixed.train, "validation": data["validation"], "test": data["test"]}),
-        data_source=loaded.source,
-        data_seed=loaded.seed,
+        DataOrigin(loaded.source, loaded.seed),
         store=conf.site.model_store,
         work_dir=work_dir_for(f"run-{run.pk}"),
         init_from=None if schedule.from_base else loaded.active.path,
-        resume=True,
-        threads=conf.serving.threads,
-        eval_splits=("test",),
-        progress=progress,
-        show_progress=False,
-        extra_manifest={"profile": "retrain", "training_run": run.pk, "mix": mixed.counts, "parent": loaded.active.id},
-        before_save=lambda: reached("before_save"),
-        frozen_cache=frozen_cache(),
         ngram_data=mixed.ngram_data,
+        extra_manifest={"profile": "retrain", "training_run": run.pk, "mix": mixed.counts, "parent": loaded.active.id},
+        options=_build_options(resume=True, progress=progress, show_progress=False, eval_splits=("test",)),
     )
     return model_version_register(version_id=version.id, profile="retrain"), version
 
