@@ -5,7 +5,11 @@ from django.utils.html import format_html
 from reviews.services.feedback import feedback_approve, feedback_reject
 from reviews.services.model_versions import model_version_activate
 from reviews.services.training import training_run_promote, training_run_request
+from reviews.web.sign_in import AdminSignInForm
 from reviews.models import Feedback, ModelVersion, Prediction, Review, TrainingRun, WorkerHeartbeat
+
+# The admin's sign-in has the same limits as the site's.
+admin.site.login_form = AdminSignInForm
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

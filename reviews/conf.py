@@ -41,7 +41,19 @@ from django.core.signals import setting_changed
 from sentiment_site import env
 
 DEFAULT_VAR_DIR = "var"
-RATE_SCOPES = ("predict", "flag", "explain")
+# (scope, who, default, help): who is "anon" or "user" (a rate for each kind of caller) or "any".
+RATES = (
+    ("predict", "anon", "60/min", "Predictions per anonymous client (a batch counts each text)."),
+    ("predict", "user", "600/min", "Predictions per signed-in user."),
+    ("flag", "anon", "20/min", "Flags per anonymous client."),
+    ("flag", "user", "120/min", "Flags per signed-in user."),
+    ("explain", "anon", "10/min", "Explanations asked per anonymous client."),
+    ("explain", "user", "60/min", "Explanations asked per signed-in user."),
+    ("login_user", "any", "5/15min,20/day", "Failed sign-ins per username (site and admin); tiers back off."),
+    ("login_addr", "any", "50/hour", "Failed sign-ins per client address."),
+    ("password_reset", "any", "5/hour", "Password-reset mails asked per client address."),
+)
+RATE_SCOPES = tuple(dict.fromkeys(scope for scope, *_ in RATES))
 
 
 def default_of(cls, name: str):
@@ -117,6 +129,11 @@ def _from(cls, name, group, field, kind, help, **extra) -> Setting:
     return Setting(name, group, field, kind, default_of(cls, field), help, configures=cls, **extra)
 
 
+def _rate(scope: str, who: str, default: str, help: str) -> Setting:
+    suffix = "" if who == "any" else f"_{who.upper()}"
+    return Setting(f"SENTIMENT_RATE_{scope.upper()}{suffix}", "rates", f"{scope}_{who}", "rate", default, help)
+
+
 _split = SplitSizes()
 _split_default = (_split.train, _split.validation, _split.test)
 
@@ -183,16 +200,8 @@ SETTINGS: tuple[Setting, ...] = (
     _s("SENTIMENT_API_MAX_BATCH", "api", "max_batch", "int", 64, "Most texts in one POST /api/v1/predict.", minimum=1),
     _s("SENTIMENT_API_MAX_BODY_BYTES", "api", "max_body_bytes", "int", 4 * 1024 * 1024,
        "Largest API request body in bytes (413 beyond).", minimum=1024),
-    # --- Rate limits, shared by the website and the API: "N/s|min|hour|day" or "none"
-    *(
-        _s(f"SENTIMENT_RATE_{scope.upper()}_{who.upper()}", "rates", f"{scope}_{who}", "rate", default,
-           f"{scope.capitalize()} rate per {'anonymous client' if who == 'anon' else 'signed-in user'}.")
-        for scope, who, default in (
-            ("predict", "anon", "60/min"), ("predict", "user", "600/min"),
-            ("flag", "anon", "20/min"), ("flag", "user", "120/min"),
-            ("explain", "anon", "10/min"), ("explain", "user", "60/min"),
-        )
-    ),
+    # --- Rate limits, shared by the website and the API: "N/[M]s|min|hour|day", tiers comma-separated, or "none"
+    *(_rate(scope, who, default, help) for scope, who, default, help in RATES),
     # --- The worker
     _s("SENTIMENT_STALE_SECONDS", "worker", "stale_seconds", "int", 60,
        "A claimed job whose worker has not beaten for this long is requeued.", minimum=5),
@@ -272,10 +281,13 @@ def from_environment(base: Path) -> dict[str, Any]:
             values[setting.name] = env.env_str("DATABASE_URL", f"sqlite:///{var_dir / 'db.sqlite3'}")
         else:
             values[setting.name] = setting.parse(base, var_dir)
-    values["SENTIMENT_RATES"] = {
-        scope: {who: values[f"SENTIMENT_RATE_{scope.upper()}_{who.upper()}"] for who in ("anon", "user")}
-        for scope in RATE_SCOPES
-    }
+    rates: dict[str, dict[str, str]] = {}
+    for setting in SETTINGS:
+        if setting.kind == "rate":
+            scope, _, who = setting.field.rpartition("_")
+            for kind in ("anon", "user") if who == "any" else (who,):
+                rates.setdefault(scope, {})[kind] = values[setting.name]
+    values["SENTIMENT_RATES"] = rates
     return values
 
 
@@ -357,7 +369,7 @@ class Conf:
 def _read(settings, setting: Setting):
     if setting.kind == "rate":
         scope, _, who = setting.field.rpartition("_")
-        return settings.SENTIMENT_RATES.get(scope, {}).get(who, setting.default)
+        return settings.SENTIMENT_RATES.get(scope, {}).get("anon" if who == "any" else who, setting.default)
     return getattr(settings, setting.attr or setting.name, setting.default)
 
 

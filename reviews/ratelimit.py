@@ -10,6 +10,7 @@ up budget, so a client that backs off as told gets through.
 from __future__ import annotations
 
 import functools
+import re
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -30,15 +31,22 @@ class Rate:
     period_s: int
 
 
-def parse_rate(text: str) -> Rate | None:
-    """'30/min' -> Rate(30, 60); '' or 'none' -> no limit."""
+RATE_TEXT = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([a-z]+)\s*$")
+
+
+def parse_rates(text: str) -> tuple[Rate, ...]:
+    """'30/min' -> (Rate(30, 60),); '5/15min,20/day' -> two tiers, each must hold (a client that
+    keeps going waits longer and longer); '' or 'none' -> no limit."""
     if not text or text.strip().lower() in ("none", "off", "0"):
-        return None
-    try:
-        count, period = text.strip().split("/")
-        return Rate(int(count), PERIODS[period.strip().lower()])
-    except (ValueError, KeyError):
-        raise ImproperlyConfigured(f"rate {text!r} is not like 30/min (periods: s, min, hour, day)") from None
+        return ()
+    rates = []
+    for part in text.split(","):
+        match = RATE_TEXT.match(part.lower())
+        if not match or match.group(3) not in PERIODS:
+            raise ImproperlyConfigured(f"rate {text!r} is not like 30/min or 5/15min,20/day (periods: s, min, hour, day)")
+        count, multiple, unit = match.groups()
+        rates.append(Rate(int(count), int(multiple or 1) * PERIODS[unit]))
+    return tuple(rates)
 
 
 @dataclass(frozen=True)
@@ -49,17 +57,29 @@ class Decision:
     used: int
 
 
-def rate_for(scope: str, *, authenticated: bool) -> Rate | None:
-    return parse_rate(conf.rate(scope, authenticated=authenticated))
-
-
 def hit(scope: str, ident: str, *, authenticated: bool, cost: int = 1) -> Decision:
-    """Count `cost` actions of `ident` in `scope`'s rate for this kind of caller."""
-    return hit_rate(rate_for(scope, authenticated=authenticated), f"{scope}:{ident}", cost=cost)
+    """Count `cost` actions of `ident` in `scope`'s rate (every tier) for this kind of caller."""
+    rates = parse_rates(conf.rate(scope, authenticated=authenticated))
+    taken: list[Rate] = []
+    for rate in rates:
+        decision = hit_rate(rate, f"{scope}:{ident}", cost=cost)
+        if not decision.allowed:
+            for earlier in taken:  # a refused request uses up no budget, in any tier
+                hit_rate(earlier, f"{scope}:{ident}", cost=-cost)
+            return decision
+        taken.append(rate)
+    return Decision(True, 0, rates[0].count if rates else 0, 0)
+
+
+def undo(scope: str, ident: str, *, authenticated: bool, cost: int = 1) -> None:
+    """Give back what hit() counted (e.g. a sign-in that succeeded counts no failure)."""
+    for rate in parse_rates(conf.rate(scope, authenticated=authenticated)):
+        hit_rate(rate, f"{scope}:{ident}", cost=-cost)
 
 
 def hit_rate(rate: Rate | None, name: str, *, cost: int = 1) -> Decision:
-    """Count `cost` actions under `name` in the current window of `rate`; refuse when over."""
+    """Count `cost` actions under `name` in the current window of `rate`; refuse when over (a
+    negative cost gives back)."""
     if rate is None:
         return Decision(True, 0, 0, 0)
     now = time.time()
@@ -71,7 +91,7 @@ def hit_rate(rate: Rate | None, name: str, *, cost: int = 1) -> Decision:
     counter = counters()
     key = f"rl:{name}:{rate.period_s}:{window}"
     used = counter.add(key, cost, expires_at=window_end + GRACE_S)
-    if used > rate.count:
+    if cost > 0 and used > rate.count:
         counter.add(key, -cost, expires_at=window_end + GRACE_S)
         return Decision(False, retry_after, rate.count, used - cost)
     return Decision(True, 0, rate.count, used)
