@@ -1,5 +1,5 @@
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils.html import format_html
 
 from reviews.services.feedback import feedback_approve, feedback_reject
@@ -79,11 +79,14 @@ class FeedbackAdmin(admin.ModelAdmin):
                 self.message_user(request, f"Feedback {feedback.pk}: {exc.messages[0]}", messages.WARNING)
         self.message_user(request, f"{verb} {done} flag(s).", messages.SUCCESS)
 
-    @admin.action(description="Approve selected flags (the model may learn from them)")
-    def approve(self, request, queryset):
-        self._decide(request, queryset, feedback_approve, "Approved")
+    def has_moderate_permission(self, request) -> bool:
+        return request.user.has_perm("reviews.moderate_feedback")
 
-    @admin.action(description="Reject selected flags")
+    @admin.action(description="Approve selected flags (the model may learn from them)", permissions=["moderate"])
+    def approve(self, request, queryset):
+        self._decide(request, queryset, feedback_reject, "Approved")
+
+    @admin.action(description="Reject selected flags", permissions=["moderate"])
     def reject(self, request, queryset):
         self._decide(request, queryset, feedback_reject, "Rejected")
 
@@ -108,7 +111,10 @@ class ModelVersionAdmin(admin.ModelAdmin):
         value = obj.test_accuracy
         return "—" if value is None else f"{value:.4f}"
 
-    @admin.action(description="Activate the selected version (also the way to roll back)")
+    def has_manage_permission(self, request) -> bool:
+        return request.user.has_perm("reviews.manage_model_versions")
+
+    @admin.action(description="Activate the selected version (also the way to roll back)", permissions=["manage"])
     def activate(self, request, queryset):
         if queryset.count() != 1:
             self.message_user(request, "Select exactly one version to activate.", messages.ERROR)
@@ -162,9 +168,12 @@ class TrainingRunAdmin(ReadOnlyAdmin):
     change_list_template = "admin/reviews/trainingrun/change_list.html"
     actions = ["promote"]
 
-    def has_change_permission(self, request, obj=None):
-        # Read-only fields, but the change page must open (and actions run) for staff.
-        return request.user.is_staff
+    def has_run_permission(self, request) -> bool:
+        return request.user.has_perm("reviews.run_training")
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "can_run_training": self.has_run_permission(request)}
+        return super().changelist_view(request, extra_context=extra_context)
 
     def get_urls(self):
         from django.urls import path
@@ -179,6 +188,8 @@ class TrainingRunAdmin(ReadOnlyAdmin):
 
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
+        if not self.has_run_permission(request):
+            raise PermissionDenied("Forcing a retrain needs the run-training permission.")
         run, created = training_run_request(trigger=TrainingRun.Trigger.MANUAL, user=request.user)
         if created:
             self.message_user(request, f"Training run {run.pk} queued; the worker starts it within seconds.", messages.SUCCESS)
@@ -186,7 +197,8 @@ class TrainingRunAdmin(ReadOnlyAdmin):
             self.message_user(request, f"Training run {run.pk} is already {run.status}; one run at a time.", messages.WARNING)
         return redirect("admin:reviews_trainingrun_changelist")
 
-    @admin.action(description="Promote the candidate of the selected run (it must have passed the gate)")
+    @admin.action(description="Promote the candidate of the selected run (it must have passed the gate)",
+                  permissions=["run"])
     def promote(self, request, queryset):
         for run in queryset:
             try:

@@ -31,6 +31,7 @@ class ModelVersion(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        permissions = [("manage_model_versions", "Can activate model versions (and roll back)")]
         constraints = [
             models.UniqueConstraint(fields=["status"], condition=Q(status="active"), name="at_most_one_active_model_version"),
             models.CheckConstraint(
@@ -172,6 +173,7 @@ class Feedback(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name_plural = "feedback"
+        permissions = [("moderate_feedback", "Can approve or reject flags")]
         constraints = [
             models.UniqueConstraint(fields=["prediction", "reporter"], name="one_flag_per_person_per_prediction"),
             models.CheckConstraint(condition=~Q(corrected_label=models.F("predicted_label")), name="feedback_label_differs"),
@@ -251,6 +253,7 @@ class TrainingRun(RequestedWork):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        permissions = [("run_training", "Can force a retrain and promote a candidate")]
         constraints = [
             models.CheckConstraint(condition=Q(status__in=[s.value for s in WorkStatus]), name="training_run_status_valid"),
             models.UniqueConstraint(

@@ -5,6 +5,7 @@ services.
     base          ApiView (staff only unless a view says otherwise), pagination, input validation
     errors        the one error shape for every failure under /api/, and the middleware
     parsers       the bounded, strict JSON parser
+    permissions   staff endpoints need the Django permission their view names
     throttles     throttling through the site's shared rate limiter
     serializers   strict fields and the output serializers several endpoints share
     examples      what the OpenAPI schema shows beyond the serializers (errors, examples)

@@ -4,8 +4,9 @@ pagination, and validating input with a serializer."""
 from rest_framework import serializers
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.permissions import IsAdminUser
 from rest_framework.views import APIView
+
+from reviews.api.permissions import StaffPermission
 
 
 class JsonAlways(DefaultContentNegotiation):
@@ -31,7 +32,9 @@ class ApiView(APIView):
     # Staff only unless a view says otherwise: the safe default for a new endpoint. (A comment,
     # not a docstring: the schema would show a docstring as every endpoint's description.)
     content_negotiation_class = JsonAlways
-    permission_classes = [IsAdminUser]
+    permission_classes = [StaffPermission]
+    # {"GET": ["reviews.view_feedback"], ...}: what a staff caller must hold, per method.
+    required_permissions: dict[str, list[str]] = {}
 
     def paginated(self, queryset, serializer_class):
         paginator = Pagination()

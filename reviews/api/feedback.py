@@ -52,6 +52,8 @@ class PredictionFlagApi(ApiView):
 
 
 class FeedbackListApi(ApiView):
+    required_permissions = {"GET": ["reviews.view_feedback"]}
+
     class FilterSerializer(PageQuerySerializer):
         status = serializers.ChoiceField(choices=Feedback.Status.choices, required=False)
 
@@ -80,6 +82,7 @@ class DecisionInputSerializer(serializers.Serializer):
 
 
 class FeedbackDecisionApi(ApiView):
+    required_permissions = {"POST": ["reviews.moderate_feedback"]}
     decide = None  # the service: staticmethod(feedback_approve) or staticmethod(feedback_reject)
 
     def post(self, request, pk: int):

@@ -13,6 +13,8 @@ from reviews.services.model_versions import model_version_activate
 
 
 class ModelListApi(ApiView):
+    required_permissions = {"GET": ["reviews.view_modelversion"]}
+
     @extend_schema(
         operation_id="models_list",
         summary="Model versions, newest first (staff)",
@@ -32,6 +34,8 @@ def _version_or_404(pk: str) -> ModelVersion:
 
 
 class ModelDetailApi(ApiView):
+    required_permissions = {"GET": ["reviews.view_modelversion"]}
+
     @extend_schema(
         operation_id="models_retrieve",
         summary="One model version with its metrics and recipe (staff)",
@@ -44,6 +48,8 @@ class ModelDetailApi(ApiView):
 
 
 class ModelActivateApi(ApiView):
+    required_permissions = {"POST": ["reviews.manage_model_versions"]}
+
     @extend_schema(
         operation_id="models_activate",
         summary="Make a version the active one (staff); also the way to roll back",

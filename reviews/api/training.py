@@ -39,6 +39,8 @@ class TrainingRunOutputSerializer(serializers.Serializer):
 
 
 class TrainingRunListCreateApi(ApiView):
+    required_permissions = {"GET": ["reviews.view_trainingrun"], "POST": ["reviews.run_training"]}
+
     @extend_schema(
         operation_id="training_runs_list",
         summary="Training runs, newest first (staff)",
@@ -74,6 +76,8 @@ def _run_or_404(pk: int):
 
 
 class TrainingRunDetailApi(ApiView):
+    required_permissions = {"GET": ["reviews.view_trainingrun"]}
+
     @extend_schema(
         operation_id="training_runs_retrieve",
         summary="One training run with its progress, counts and the gate's decision (staff)",
@@ -86,6 +90,8 @@ class TrainingRunDetailApi(ApiView):
 
 
 class TrainingRunPromoteApi(ApiView):
+    required_permissions = {"POST": ["reviews.run_training"]}
+
     @extend_schema(
         operation_id="training_runs_promote",
         summary="Promote a candidate that passed the gate (staff)",
