@@ -29,6 +29,34 @@ def model_store(tiny_versions, settings):
 
 
 @pytest.fixture
+def own_store(model_store, settings, tmp_path):
+    """A private copy of the tiny versions' store (now the installation's), safe to tamper with."""
+    import shutil
+
+    store = tmp_path / "own-store"
+    shutil.copytree(settings.SENTIMENT_MODEL_STORE, store)
+    settings.SENTIMENT_MODEL_STORE = store
+    return store
+
+
+def tamper_weights(folder):
+    """Change one byte of a version's weights file, as corruption or an attacker would."""
+    weights = next(folder.glob("*.safetensors"))
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF
+    weights.write_bytes(bytes(data))
+
+
+def tamper_manifest(folder):
+    """Raise a version's recorded test accuracy in its manifest, leaving the checksums alone."""
+    import json
+
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["metrics"]["test"]["accuracy"] = 0.999
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+
+
+@pytest.fixture
 def active_model(model_store, db):
     """The first tiny version registered (and so active), with this process's predictor reset."""
     from reviews import predictor

@@ -1,6 +1,3 @@
-import json
-import shutil
-
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -9,6 +6,7 @@ from django.utils import timezone
 from reviews.models import ModelVersion
 from reviews.selectors import model_version_active
 from reviews.services.model_versions import model_version_activate, model_version_register
+from tests.reviews.conftest import tamper_manifest, tamper_weights
 
 pytestmark = pytest.mark.django_db
 
@@ -39,30 +37,6 @@ def test_two_active_versions_are_impossible_in_the_database(model_store):
     model_version_register(version_id=model_store[0].id)
     with pytest.raises(IntegrityError), transaction.atomic():
         ModelVersion.objects.create(id="rogue", base_model="x", status="active", created_at=timezone.now())
-
-
-@pytest.fixture
-def own_store(model_store, settings, tmp_path):
-    """A private copy of the tiny versions' store, safe to tamper with."""
-    store = tmp_path / "store"
-    shutil.copytree(settings.SENTIMENT_MODEL_STORE, store)
-    settings.SENTIMENT_MODEL_STORE = store
-    return store
-
-
-def tamper_weights(folder):
-    """Change one byte of the version's weights file, as corruption or an attacker would."""
-    weights = next(folder.glob("*.safetensors"))
-    data = bytearray(weights.read_bytes())
-    data[-1] ^= 0xFF
-    weights.write_bytes(bytes(data))
-
-
-def tamper_manifest(folder):
-    """Raise the version's recorded test accuracy in its manifest, leaving the checksums alone."""
-    manifest = json.loads((folder / "manifest.json").read_text())
-    manifest["metrics"]["test"]["accuracy"] = 0.999
-    (folder / "manifest.json").write_text(json.dumps(manifest))
 
 
 @pytest.mark.parametrize("tamper", [tamper_weights, tamper_manifest])
