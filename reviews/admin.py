@@ -84,7 +84,7 @@ class FeedbackAdmin(admin.ModelAdmin):
 
     @admin.action(description="Approve selected flags (the model may learn from them)", permissions=["moderate"])
     def approve(self, request, queryset):
-        self._decide(request, queryset, feedback_reject, "Approved")
+        self._decide(request, queryset, feedback_approve, "Approved")
 
     @admin.action(description="Reject selected flags", permissions=["moderate"])
     def reject(self, request, queryset):
