@@ -13,10 +13,17 @@ from tests.reviews.conftest import approved_corrections, at_once
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
-def test_flag_approve_retrain_promote_and_serve_the_new_version(loop, staff):
-    """Approved corrections are trained on, the candidate passes the gate and is promoted, the
-    corrections are marked used, and the next prediction names the new version, no restart."""
+def test_flag_approve_retrain_promote_and_serve_the_new_version(loop, staff, monkeypatch):
+    """Approved corrections are trained on, the candidate passes the gate and is promoted, exactly
+    the approved corrections not held out are marked used by the run, and the next prediction
+    names the new version, no restart."""
+    from reviews.services import feedback as feedback_services
+
+    monkeypatch.setattr(feedback_services, "is_holdout", lambda pk, share: pk % 2 == 0)  # every other one
     flags = approved_corrections(staff, 6)
+    trainable = sorted(f.pk for f in flags if not f.is_holdout)
+    held_out = sorted(f.pk for f in flags if f.is_holdout)
+    assert len(trainable) == len(held_out) == 3
     assert review_submit(text="great", session_key="s").model_version_id == loop.id
     run, created = training_run_request(trigger=TrainingRun.Trigger.MANUAL, user=staff)
     assert created and training.process_training_runs(worker_id="w") == 1
@@ -24,10 +31,10 @@ def test_flag_approve_retrain_promote_and_serve_the_new_version(loop, staff):
     assert run.status == WorkStatus.DONE and run.decision == TrainingRun.Decision.PROMOTED, (run.error, run.reasons)
     new = ModelVersion.objects.get(status=ModelVersion.Status.ACTIVE)
     assert new.id != loop.id and run.model_version_id == new.id and new.profile == "retrain"
-    used = Feedback.objects.filter(training_run=run)
-    assert set(used.values_list("pk", flat=True)) == set(run.correction_ids)
-    assert not used.filter(is_holdout=True).exists()
-    assert run.counts["replay"] == 120 and run.counts["corrections_used"] == len(run.correction_ids)
+    assert sorted(run.correction_ids) == trainable
+    assert sorted(Feedback.objects.filter(training_run=run).values_list("pk", flat=True)) == trainable
+    assert not Feedback.objects.filter(pk__in=held_out, training_run__isnull=False).exists()
+    assert run.counts["replay"] == 120 and run.counts["corrections_used"] == 3 and run.counts["holdout"] == 3
     assert {c["check"] for c in run.reasons} == {"test accuracy vs active", "test accuracy floor", "held-out corrections"}
     assert run.metrics["active"]["id"] == loop.id
     predictor.holder.wait_for_loading(5)
@@ -37,7 +44,6 @@ def test_flag_approve_retrain_promote_and_serve_the_new_version(loop, staff):
     review_submit(text="great", session_key="s")
     predictor.holder.wait_for_loading(20)
     assert review_submit(text="great", session_key="s").model_version_id == new.id
-    assert len(flags) == 6
 
 
 def test_rejected_candidate_is_kept_with_reasons_and_corrections_stay_unused(loop, staff, settings):
@@ -162,3 +168,4 @@ def test_a_retrain_refits_the_active_versions_ngram_companion_on_the_corrections
     assert 0.0 <= manifest["ngram"]["weight"] <= 1.0
     assert set(manifest["metrics"]["test"]["parts"]) == {"transformer", "ngram", "ngram_weight"}
     registry.verify(candidate.path)  # the companion's files are checksummed with the weights
+
