@@ -169,3 +169,24 @@ def test_a_retrain_refits_the_active_versions_ngram_companion_on_the_corrections
     assert set(manifest["metrics"]["test"]["parts"]) == {"transformer", "ngram", "ngram_weight"}
     registry.verify(candidate.path)  # the companion's files are checksummed with the weights
 
+
+def test_a_retrain_from_base_trains_every_layer_from_the_base_encoder(loop, staff, settings, tmp_path):
+    """With SENTIMENT_RETRAIN_FROM=base the candidate fine-tunes every layer of the installation's
+    base encoder, not the active version's weights."""
+    import json
+
+    from tests.tiny import make_model
+
+    base = make_model(tmp_path / "another-base", "bert", seed=3)
+    settings.SENTIMENT_BASE_MODEL = str(base)
+    settings.SENTIMENT_RETRAIN_FROM = "base"
+    approved_corrections(staff, 3)
+    run, _ = training_run_request(trigger=TrainingRun.Trigger.MANUAL)
+    training.process_training_runs(worker_id="w")
+    run.refresh_from_db()
+    assert run.status == WorkStatus.DONE, run.error
+    manifest = json.loads((ModelVersion.objects.get(pk=run.model_version_id).path / "manifest.json").read_text())
+    assert [phase["trainable"] for phase in manifest["train_config"]["phases"]] == ["all"]
+    assert manifest["init_from"] is None and manifest["training"]["init_from"] is None
+    assert manifest["base_model"] == manifest["train_config"]["base_model"] == str(base) != loop.base_model
+    assert manifest["parent"] == loop.id
