@@ -51,13 +51,21 @@ def test_first_run_queues_the_quick_model_and_the_worker_trains_and_activates_it
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_a_stopping_worker_hands_the_run_back_and_it_resumes(tiny_installation, settings):
+def test_a_stopping_worker_hands_the_run_back_and_it_resumes(tiny_installation, settings, monkeypatch):
     """When the worker stops mid-training, the run goes back to pending with its checkpoint kept
-    (not failed), and the next worker finishes it from there."""
+    (not failed), and the next worker continues from that checkpoint: no step is done twice."""
     import threading
 
     from reviews.worker import queue, training
 
+    steps, per_epoch = [], set()  # (phase, epoch, step) of every optimizer step in order; steps an epoch
+
+    def record(stage, details):
+        if stage == "step":
+            steps.append((details["phase"], details["epoch"], details["step"]))
+            per_epoch.add(details["steps"])
+
+    monkeypatch.setattr(training, "observers", [record])
     run = training.request_first_model()
     stop = threading.Event()
     stop.set()  # the worker is shutting down: training stops at its next step
@@ -67,6 +75,10 @@ def test_a_stopping_worker_hands_the_run_back_and_it_resumes(tiny_installation, 
     assert run.status == WorkStatus.PENDING and "interrupted" in run.error and run.attempts == 0
     assert (settings.SENTIMENT_CACHE_DIR / "training" / f"run-{run.pk}" / "checkpoint.pt").exists()
     assert queue.lease_holder(training.TRAINING_LEASE) is None
+    assert steps == [(1, 1, 1)]  # one step done and checkpointed before it stopped
     assert training.process_training_runs(worker_id="w2") == 1
     run.refresh_from_db()
     assert run.status == WorkStatus.DONE and ModelVersion.objects.get().status == ModelVersion.Status.ACTIVE
+    assert steps[1] == (1, 1, 2)  # the second worker's first step follows the checkpoint's
+    (steps_per_epoch,) = per_epoch
+    assert len(set(steps)) == len(steps) == 3 * steps_per_epoch  # every step of the 3 epochs, none twice
