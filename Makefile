@@ -40,6 +40,7 @@ migrate: key
 # The site starts at once; on a fresh installation the worker trains the first model meanwhile.
 run: migrate
 	$(PY) manage.py collectstatic --noinput -v0
+	$(PY) manage.py seal_versions || echo "warning: the versions named above cannot be loaded"
 	$(PY) manage.py ensure_model
 	$(PY) manage.py serve --bind $(HOST):$(PORT)
 

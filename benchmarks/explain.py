@@ -126,6 +126,7 @@ def main() -> None:
 
     from modeling.explain import explain, remove_words
     from modeling.serving import Predictor
+    from reviews.conf import conf
     from reviews.data import load
     from reviews.worker.explanations import explain_precision
     from reviews.models import ModelVersion
@@ -136,7 +137,7 @@ def main() -> None:
         sys.exit("no model version: train one first (manage.py train --profile quick)")
     data = load(version.data.get("source"))
     texts = pick_reviews(list(data["test"]["text"]), args.reviews)
-    full = Predictor(version.path, batch_size=64, precision=settings.SENTIMENT_PRECISION)
+    full = Predictor(version.path, key=conf.signing_key(), batch_size=64, precision=settings.SENTIMENT_PRECISION)
     RESULTS.mkdir(parents=True, exist_ok=True)
     cache_file = REFERENCE_CACHE
     cache_file.parent.mkdir(parents=True, exist_ok=True)
@@ -172,7 +173,7 @@ def main() -> None:
         if name.startswith("lime-default"):
             predictor = full  # the references ran on the served model (cached: their time then)
         elif key not in predictors:
-            predictor = predictors[key] = Predictor(version.path, batch_size=batch_size, max_length=max_length, precision=precision)
+            predictor = predictors[key] = Predictor(version.path, key=conf.signing_key(), batch_size=batch_size, max_length=max_length, precision=precision)
             if compiled:
                 started = time.perf_counter()
                 predictor.compile()  # as the worker does, in a thread, before the first request

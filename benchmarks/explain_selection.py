@@ -58,6 +58,7 @@ def main() -> None:
 
     from modeling.explain import _kernel, gcv_selection, word_spans
     from modeling.serving import Predictor
+    from reviews.conf import conf
     from reviews.data import load
     from reviews.selectors import model_version_active
 
@@ -65,7 +66,7 @@ def main() -> None:
     if version is None:
         sys.exit("no model version: train one first (manage.py train --profile quick)")
     texts = pick_reviews(list(load(version.data.get("source"))["test"]["text"]), args.reviews)
-    predictor = Predictor(version.path, batch_size=64, precision=settings.SENTIMENT_PRECISION)
+    predictor = Predictor(version.path, key=conf.signing_key(), batch_size=64, precision=settings.SENTIMENT_PRECISION)
     cache = json.loads(REFERENCE_CACHE.read_text()) if REFERENCE_CACHE.exists() else {}
     key_prefix = reference_prefix(predictor, version.id)
     folder = RESULTS / "explain_pools" / f"{key_prefix}:5000".replace(":", "-")

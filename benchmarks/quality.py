@@ -142,10 +142,11 @@ def quick_version(store: Path, data) -> Path:
     """A small version trained on the spot (the --quick run without a version)."""
     from modeling.config import PROFILES
     from modeling.pipeline import BuildOptions, DataOrigin, build_version
+    from reviews.conf import conf
 
     config = dataclasses.replace(PROFILES["quick"], train_limit=300, validation_limit=200, max_length=64,
                                  ngram_companion=True)
-    return build_version(config, data, DataOrigin("packaged", 0), store=store, work_dir=store / "work",
+    return build_version(config, data, DataOrigin("packaged", 0), store=store, key=conf.signing_key(), work_dir=store / "work",
                          extra_manifest={"profile": "quick, toy size"},
                          options=BuildOptions(eval_splits=(), show_progress=False)).path
 
@@ -188,7 +189,7 @@ def main() -> None:
     else:
         data = load_reviews("packaged")
         path = quick_version(scratch / "store", data)
-    predictor = Predictor(path, batch_size=64, threads=threads, precision=settings.SENTIMENT_PRECISION)
+    predictor = Predictor(path, key=conf.signing_key(), batch_size=64, threads=threads, precision=settings.SENTIMENT_PRECISION)
     manifest = predictor.manifest
     rt = load_reviews("packaged-rt")
     train_rows = data["train"]

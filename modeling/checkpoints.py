@@ -1,11 +1,17 @@
 """A training run's checkpoint: where it stands, the weights, the optimizer and schedule, every
 random generator's state, and the configuration that wrote it, so `train(..., resume=True)`
 continues an interrupted run exactly and refuses one written by another configuration.
+
+Only tensors and plain values are stored (the configuration and state as JSON text), and a
+checkpoint is read with `torch.load(weights_only=True)`: a planted file can hold no code to run.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import os
+import pickle
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +21,7 @@ import torch
 
 from modeling.config import TrainConfig
 
+log = logging.getLogger(__name__)
 CHECKPOINT = "checkpoint.pt"
 BEST = "best.pt"
 
@@ -43,15 +50,15 @@ class TrainState:
 
 def save(work_dir: Path, model, optimizer, scheduler, state: TrainState, config: TrainConfig) -> None:
     """Write `work_dir/checkpoint.pt` atomically (a kill mid-write leaves the previous one)."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
     payload = {
-        "config": config.to_dict(),
-        "state": state.__dict__,
+        "meta": json.dumps({"config": config.to_dict(), "state": state.__dict__}),
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
         "rng": {
             "python": random.getstate(),
-            "numpy": np.random.get_state(),
+            "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss],
             "torch": torch.get_rng_state(),
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
         },
@@ -73,7 +80,16 @@ def load(work_dir: Path, config: TrainConfig) -> dict | None:
     path = work_dir / CHECKPOINT
     if not path.exists():
         return None
-    payload = torch.load(path, map_location="cpu", weights_only=False)
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        payload.update(json.loads(payload.pop("meta")))
+    except (pickle.UnpicklingError, RuntimeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        # Not a checkpoint this code wrote (an older format, or a planted file): never run it.
+        refused = path.with_name(f"{CHECKPOINT}.refused")
+        os.replace(path, refused)
+        log.warning("%s is not a checkpoint that can be read safely (%s); moved to %s, training starts over",
+                    path, str(exc).splitlines()[0][:200], refused.name)
+        return None
     if TrainConfig.from_dict(payload["config"]) != config:
         raise ValueError(f"{path} was written by a different training configuration; "
                          "use another work folder or drop --resume")
@@ -87,8 +103,15 @@ def restore_phase(checkpoint: dict, state: TrainState, optimizer, scheduler) -> 
         optimizer.load_state_dict(checkpoint["optimizer"])
         scheduler.load_state_dict(checkpoint["scheduler"])
     rng = checkpoint["rng"]
-    random.setstate(rng["python"])
-    np.random.set_state(rng["numpy"])
+    random.setstate(_python_state(rng["python"]))
+    kind, keys, pos, has_gauss, gauss = rng["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
     torch.set_rng_state(rng["torch"])
     if rng["cuda"] is not None and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(rng["cuda"])
+
+
+def _python_state(state):
+    """random.getstate()'s tuple, back from what the loader gives (tuples may come back as lists)."""
+    version, internal, gauss = state
+    return version, tuple(internal), gauss

@@ -69,6 +69,7 @@ def build_version(
     origin: DataOrigin,
     *,
     store: str | Path,
+    key: bytes,
     work_dir: str | Path,
     init_from: str | Path | None = None,
     ngram_data: Dataset | None = None,
@@ -76,7 +77,8 @@ def build_version(
     options: BuildOptions = BuildOptions(),
 ) -> registry.Version:
     """Fine-tune per `config` on `data` (from `origin`), measure it on `options.eval_splits`, and
-    save it into `store` as a verified version, working in `work_dir` (deleted once it is saved).
+    save it into `store` as a version sealed with `key`, working in `work_dir` (deleted once it is
+    saved).
 
     `init_from` continues from an existing version's weights instead of the base encoder;
     `extra_manifest` is added to the manifest (the profile, a retrain's run and mix, ...). With
@@ -114,7 +116,7 @@ def build_version(
         "build_seconds": round(time.monotonic() - started, 1),
         **(extra_manifest or {}),
     }
-    version = registry.save(store, model_dir, manifest=manifest, before_rename=options.before_save)
+    version = registry.save(store, model_dir, manifest=manifest, key=key, before_rename=options.before_save)
     shutil.rmtree(work_dir, ignore_errors=True)
     return version
 

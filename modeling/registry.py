@@ -2,12 +2,16 @@
 self-describing `manifest.json` (how it was made, how it scored, the SHA-256 of every file).
 
 A version is assembled in a hidden temporary folder and renamed into place, so a reader never
-sees a half-written version; `verify` recomputes every checksum before a version is used.
+sees a half-written version. The manifest is sealed with HMAC-SHA256 under the installation's
+signing key, so whoever can write the folder but does not hold the key cannot change a version;
+`verify` checks the seal, that every file in the folder is listed (and no path leaves it) and
+every checksum, before a version is used.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import os
 import secrets
@@ -23,7 +27,8 @@ from modeling.config import LABELS
 
 MANIFEST = "manifest.json"
 TMP_PREFIX = ".tmp-"
-FORMAT = 1
+FORMAT = 2
+SEAL = "HMAC-SHA256"
 LIBRARIES = ("torch", "transformers", "tokenizers", "datasets", "scikit-learn", "numpy")
 
 
@@ -59,9 +64,32 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _canonical(manifest: dict) -> bytes:
+    body = {k: v for k, v in manifest.items() if k not in ("integrity", "seal")}
+    return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+
+
 def _manifest_digest(manifest: dict) -> str:
-    body = {k: v for k, v in manifest.items() if k != "integrity"}
-    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    """The unkeyed digest of format-1 manifests (anyone could recompute it: kept only to re-seal
+    old versions once, see `seal_existing`)."""
+    return hashlib.sha256(_canonical(manifest)).hexdigest()
+
+
+def key_id(key: bytes) -> str:
+    """A short public name of a signing key (tells which key sealed a version, reveals nothing)."""
+    return hashlib.sha256(b"key-id:" + key).hexdigest()[:12]
+
+
+def _seal(manifest: dict, key: bytes) -> dict:
+    if not key:
+        raise RegistryError("a signing key is needed to seal or verify a version")
+    mac = hmac.new(key, _canonical(manifest), hashlib.sha256).hexdigest()
+    return {"alg": SEAL, "key_id": key_id(key), "mac": mac}
+
+
+def _listed_files(folder: Path) -> dict[str, str]:
+    return {p.relative_to(folder).as_posix(): file_sha256(p) for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.name != MANIFEST}
 
 
 def _library_versions() -> dict[str, str]:
@@ -88,10 +116,12 @@ def save(
     model_dir: str | Path,
     *,
     manifest: dict,
+    key: bytes,
     version_id: str | None = None,
     before_rename: Callable[[], None] | None = None,
 ) -> Version:
-    """Copy a `save_pretrained` folder into the store as a new version with its manifest.
+    """Copy a `save_pretrained` folder into the store as a new version with its manifest, sealed
+    with `key`.
 
     `manifest` holds what the caller knows (base model, training config, data, metrics); the
     id, creation time, label map, file checksums and library versions are added here.
@@ -108,7 +138,7 @@ def save(
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         shutil.copytree(model_dir, tmp, ignore=shutil.ignore_patterns(MANIFEST, ".*"))
-        files = {str(p.relative_to(tmp)): file_sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
+        files = _listed_files(tmp)
         full = {
             "format": FORMAT,
             **manifest,
@@ -118,7 +148,7 @@ def save(
             "files": files,
             "libraries": _library_versions(),
         }
-        full["integrity"] = _manifest_digest(full)
+        full["seal"] = _seal(full, key)
         (tmp / MANIFEST).write_text(json.dumps(full, indent=2, sort_keys=True))
         _fsync_tree(tmp)
         if before_rename is not None:
@@ -152,34 +182,87 @@ def read_manifest(path: str | Path) -> dict:
     return manifest
 
 
-def verify(path: str | Path) -> dict:
-    """Recompute every checksum; return the manifest, or raise VerificationError saying what is wrong."""
+def verify(path: str | Path, *, key: bytes) -> dict:
+    """Check a version before it is used: the manifest's seal under `key`, that it lists every
+    file of the folder and nothing outside it, and every checksum. Returns the manifest, or raises
+    VerificationError saying what is wrong."""
     path = Path(path)
     if not path.is_dir():
         raise VerificationError(f"{path}: no such version folder")
     manifest = read_manifest(path)
-    if manifest.get("integrity") != _manifest_digest(manifest):
-        raise VerificationError(f"{path}: {MANIFEST} was changed after the version was written")
+    seal = manifest.get("seal")
+    if not isinstance(seal, dict) or seal.get("alg") != SEAL:
+        raise VerificationError(f"{path}: {MANIFEST} is not sealed (an old or foreign version; "
+                                "`manage.py seal_versions` re-seals registered ones)")
+    if not hmac.compare_digest(str(seal.get("mac", "")), _seal(manifest, key)["mac"]):
+        which = "another signing key" if seal.get("key_id") != key_id(key) else "nobody: it was changed"
+        raise VerificationError(f"{path}: {MANIFEST}'s seal does not match (sealed by {which})")
+    _check_files(path, manifest)
+    return manifest
+
+
+def _check_files(path: Path, manifest: dict) -> None:
     files = manifest.get("files")
     if not isinstance(files, dict) or "config.json" not in files:
         raise VerificationError(f"{path}: {MANIFEST} lists no model files")
+    root = path.resolve()
+    for name in files:
+        target = (path / name).resolve()
+        if Path(name).is_absolute() or ".." in Path(name).parts or not target.is_relative_to(root):
+            raise VerificationError(f"{path}: {MANIFEST} names a file outside the version: {name!r}")
     missing = [name for name in files if not (path / name).is_file()]
     if missing:
         raise VerificationError(f"{path}: incomplete, missing {', '.join(sorted(missing))}")
-    changed = [name for name, digest in files.items() if file_sha256(path / name) != digest]
+    present = _listed_files(path)
+    unlisted = sorted(set(present) - set(files))
+    if unlisted:
+        raise VerificationError(f"{path}: files not in its manifest: {', '.join(unlisted)} (planted, or left over)")
+    changed = [name for name, digest in files.items() if present[Path(name).as_posix()] != digest]
     if changed:
         raise VerificationError(f"{path}: checksum mismatch in {', '.join(sorted(changed))} (tampered or corrupted)")
     if manifest.get("id") != path.name:
         raise VerificationError(f"{path}: manifest id {manifest.get('id')!r} does not match the folder name")
-    return manifest
 
 
-def load(store: str | Path, version_id: str) -> Version:
+def seal_existing(path: str | Path, *, key: bytes) -> bool:
+    """Seal a format-1 version (unkeyed digest) under `key`, once, after checking its digest and
+    files as format 1 did; False if it is sealed already. For upgrading an installation: whoever
+    runs it vouches for the versions on disk."""
+    path = Path(path)
+    manifest = read_manifest(path)
+    if isinstance(manifest.get("seal"), dict):
+        verify(path, key=key)
+        return False
+    if manifest.get("integrity") != _manifest_digest(manifest):
+        raise VerificationError(f"{path}: {MANIFEST} was changed after the version was written")
+    _check_files(path, manifest)
+    manifest.pop("integrity", None)
+    manifest["format"] = FORMAT
+    manifest["seal"] = _seal(manifest, key)
+    _write_manifest(path, manifest)
+    return True
+
+
+def reseal(path: str | Path, *, old_key: bytes, key: bytes) -> None:
+    """Move a version to a new signing key (key rotation): verified under `old_key`, re-sealed."""
+    path = Path(path)
+    manifest = verify(path, key=old_key)
+    manifest["seal"] = _seal(manifest, key)
+    _write_manifest(path, manifest)
+
+
+def _write_manifest(path: Path, manifest: dict) -> None:
+    tmp = path / f"{MANIFEST}.tmp"
+    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True))
+    os.replace(tmp, path / MANIFEST)
+
+
+def load(store: str | Path, version_id: str, *, key: bytes) -> Version:
     """A verified version of the store."""
     if not version_id or "/" in version_id or version_id.startswith("."):
         raise RegistryError(f"invalid version id {version_id!r}")
     path = Path(store) / version_id
-    return Version(version_id, path, verify(path))
+    return Version(version_id, path, verify(path, key=key))
 
 
 def list_versions(store: str | Path) -> list[Version]:

@@ -42,6 +42,7 @@ class Predictor:
         path: str | Path,
         config: ServingConfig | None = None,
         *,
+        key: bytes | None = None,
         verify: bool = True,
         inference: dict | None = None,
         batch_size: int | None = None,
@@ -58,7 +59,9 @@ class Predictor:
         config = self.config = replace(config or ServingConfig(), **{k: v for k, v in given.items() if v is not None})
         self.path = Path(path)
         if verify:
-            self.manifest = registry.verify(self.path)
+            if key is None:
+                raise ValueError("a version is verified before it is loaded: pass its store's signing key (key=)")
+            self.manifest = registry.verify(self.path, key=key)
         elif (self.path / registry.MANIFEST).exists():
             self.manifest = registry.read_manifest(self.path)
         else:

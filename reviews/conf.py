@@ -163,6 +163,8 @@ SETTINGS: tuple[Setting, ...] = (
     _s("SENTIMENT_VAR_DIR", "site", "var_dir", "path", DEFAULT_VAR_DIR,
        "Installation data: SQLite file, model store, caches, development secret key.", attr="VAR_DIR"),
     _s("SENTIMENT_MODEL_STORE", "site", "model_store", "path", "models", "Folder of model versions.", under_var=True),
+    _s("SENTIMENT_MODEL_SIGNING_KEY", "site", "model_signing_key", "str", "",
+       "Key that seals model versions (HMAC); empty = derived from the secret key. Same on every machine."),
     _s("SENTIMENT_CACHE_DIR", "site", "cache_dir", "path", "cache",
        "Caches (frozen-layer outputs, datasets); safe to delete.", under_var=True),
     _s("SENTIMENT_LOG_LEVEL", "site", "log_level", "str", "INFO", "Log level of every process."),
@@ -358,6 +360,17 @@ class Conf:
     def split_sizes(self) -> SplitSizes:
         train, validation, test = self.data.split
         return SplitSizes(train=train, validation=validation, test=test)
+
+    def signing_key(self) -> bytes:
+        """The key that seals and verifies model versions: SENTIMENT_MODEL_SIGNING_KEY, else one
+        derived from SECRET_KEY (so one secret serves; rotating SECRET_KEY then needs the
+        versions re-sealed, which `manage.py seal_versions --rotate` does)."""
+        from django.conf import settings
+        from django.utils.crypto import salted_hmac
+
+        if self.site.model_signing_key:
+            return self.site.model_signing_key.encode()
+        return salted_hmac("reviews.model-signing-key", "model store", secret=settings.SECRET_KEY).digest()
 
     def rate(self, scope: str, *, authenticated: bool) -> str:
         """The rate text of a scope for a caller ("60/min", "none", or "" when not limited)."""

@@ -24,6 +24,7 @@ def _load(version_id: str) -> Predictor:
     serving = conf.serving
     return Predictor(
         Path(conf.site.model_store) / version_id,
+        key=conf.signing_key(),
         batch_size=serving.batch_size,
         threads=serving.threads,
         precision=serving.precision,

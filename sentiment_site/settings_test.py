@@ -5,5 +5,8 @@ off, and tests of the production defaults start processes with a clean environme
 import os
 
 os.environ.setdefault("DJANGO_DEBUG", "true")
+# One signing key for the test process and the workers and web servers it starts (each of which
+# may have a data folder, and so a secret key, of its own).
+os.environ.setdefault("SENTIMENT_MODEL_SIGNING_KEY", "tests-model-signing-key")
 
 from sentiment_site.settings import *  # noqa: E402,F403

@@ -14,6 +14,8 @@ POSITIVE = ["great", "wonderful", "superb", "loved", "brilliant", "moving", "del
 NEGATIVE = ["awful", "boring", "terrible", "hated", "dull", "mess", "worst", "waste"]
 NEUTRAL = ["the", "movie", "film", "plot", "actor", "scene", "story", "was", "a", "it", "and", "director",
            "music", "ending", "cast", "script", "camera", "i", "this", "of"]
+# The signing key of the stores the modeling tests write (the application derives its own).
+KEY = b"tests-signing-key"
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 VOCAB = SPECIALS + POSITIVE + NEGATIVE + NEUTRAL + ["!", ".", ","]
 

@@ -21,7 +21,7 @@ def model_version_register(*, version_id: str, profile: str = "") -> ModelVersio
     """Give a registry version its row (the only way a version gets one). The version is
     verified first; when no version is active, the first verified one becomes active."""
     try:
-        version = registry.load(conf.site.model_store, version_id)
+        version = registry.load(conf.site.model_store, version_id, key=conf.signing_key())
     except registry.RegistryError as exc:
         raise ValidationError(f"model version {version_id} cannot be registered: {exc}") from exc
     manifest = version.manifest
@@ -45,7 +45,7 @@ def model_version_verify(*, version: ModelVersion) -> None:
     """Check a version's files before it may serve; one that fails is marked rejected (for good:
     not in the caller's transaction) and a ValidationError says why."""
     try:
-        registry.verify(version.path)
+        registry.verify(version.path, key=conf.signing_key())
     except registry.RegistryError as exc:
         ModelVersion.objects.filter(pk=version.pk).update(status=ModelVersion.Status.REJECTED, status_reason=str(exc))
         raise ValidationError(f"model version {version.id} failed verification and was not activated: {exc}") from exc

@@ -46,6 +46,7 @@ def explainer_for(version: ModelVersion):
         if predictor is None:
             predictor = Predictor(
                 version.path,
+                key=conf.signing_key(),
                 batch_size=conf.explain.batch_size,
                 threads=conf.serving.threads,
                 max_length=max_length,

@@ -92,13 +92,18 @@ def train_and_register(
 ):
     """Train a version on the installation's data into its store, and register it (what
     `manage.py train` and a first run do). Returns the registry version and its row."""
+    from modeling import registry
+
+    if init_from is not None:
+        registry.verify(init_from, key=conf.signing_key())  # its weights are where training starts
     source = data_source or conf.data.source
     data = load(source)
     if "train" not in data or "validation" not in data:
         raise ValueError(f"data source {source} has no train/validation split (a single file is an evaluation set)")
     version = build_version(
         config, data, DataOrigin(source, conf.data.seed),
-        store=conf.site.model_store, work_dir=work_dir or work_dir_for(profile), init_from=init_from,
+        store=conf.site.model_store, key=conf.signing_key(), work_dir=work_dir or work_dir_for(profile),
+        init_from=init_from,
         extra_manifest={"profile": profile},
         options=_build_options(resume=resume, progress=progress, show_progress=show_progress),
     )
@@ -230,11 +235,13 @@ def retrain(run: TrainingRun, *, progress) -> TrainingOutcome:
 
 
 def load_stage() -> Loaded:
+    from modeling import registry
     from modeling.data import split_hash
 
     active = selectors.model_version_active()
     if active is None:
         raise RuntimeError("no active model to retrain; the first model must exist first")
+    registry.verify(active.path, key=conf.signing_key())  # its weights are where the candidate starts
     source = active.data.get("source") or conf.data.source
     seed = active.data.get("seed", conf.data.seed)
     data = load(source, seed=seed)
@@ -289,6 +296,7 @@ def train_stage(run: TrainingRun, loaded: Loaded, mixed: Mixed, *, progress):
         DatasetDict({"train": mixed.train, "validation": data["validation"], "test": data["test"]}),
         DataOrigin(loaded.source, loaded.seed),
         store=conf.site.model_store,
+        key=conf.signing_key(),
         work_dir=work_dir_for(f"run-{run.pk}"),
         init_from=None if schedule.from_base else loaded.active.path,
         ngram_data=mixed.ngram_data,
@@ -311,7 +319,8 @@ def _accuracy(path, texts: list[str], labels: list[int]) -> float | None:
 
     if not texts:
         return None
-    proba = Predictor(path, threads=conf.serving.threads, precision=conf.serving.precision).predict_proba(texts)
+    predictor = Predictor(path, key=conf.signing_key(), threads=conf.serving.threads, precision=conf.serving.precision)
+    proba = predictor.predict_proba(texts)
     return float((proba.argmax(1) == np.asarray(labels)).mean())
 
 

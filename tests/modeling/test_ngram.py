@@ -8,7 +8,7 @@ from modeling.config import Phase
 from modeling.ngram import CONFIG_FILE, WEIGHTS_FILE, NgramConfig, NgramModel, choose_weight, combine
 from modeling.pipeline import BuildOptions, DataOrigin, build_version
 from modeling.serving import Predictor
-from tests.tiny import tiny_config
+from tests.tiny import KEY, tiny_config
 
 SMALL = NgramConfig(n_features=2**14)
 
@@ -74,7 +74,7 @@ def test_a_version_with_a_companion_serves_the_average(tiny_bert, toy, tmp_path,
     monkeypatch.setattr(pipeline, "C_GRID", (0.5, 2.0))
     config = dataclasses.replace(tiny_config(str(tiny_bert), phases=(Phase("all", 1, 2e-3),)), ngram_companion=True)
     quiet = BuildOptions(show_progress=False)
-    version = build_version(config, toy, DataOrigin("toy", 0), store=tmp_path / "store", work_dir=tmp_path / "work",
+    version = build_version(config, toy, DataOrigin("toy", 0), store=tmp_path / "store", key=KEY, work_dir=tmp_path / "work",
                             options=quiet)
     manifest = version.manifest
     assert {WEIGHTS_FILE, CONFIG_FILE} <= set(manifest["files"])
@@ -84,7 +84,7 @@ def test_a_version_with_a_companion_serves_the_average(tiny_bert, toy, tmp_path,
     parts = manifest["metrics"]["test"]["parts"]
     assert parts["ngram_weight"] == weight and 0.0 <= parts["transformer"] <= 1.0
 
-    predictor = Predictor(version.path)
+    predictor = Predictor(version.path, key=KEY)
     assert predictor.ngram is not None and predictor.ngram.weight == weight
     texts = list(toy["test"]["text"])
     expected = combine(predictor.transformer_proba(texts), predictor.ngram.predict_proba(texts), weight)
@@ -98,10 +98,10 @@ def test_a_version_with_a_companion_serves_the_average(tiny_bert, toy, tmp_path,
     # A retrain from this version refits the companion with the n-gram settings chosen here.
     monkeypatch.setattr(pipeline, "C_GRID", (0.01,))
     child = build_version(dataclasses.replace(config, phases=(Phase("top_k", 1, 1e-3, top_k=1),)), toy,
-                          DataOrigin("toy", 0), store=tmp_path / "store", work_dir=tmp_path / "child",
+                          DataOrigin("toy", 0), store=tmp_path / "store", key=KEY, work_dir=tmp_path / "child",
                           init_from=version.path, options=quiet)
     assert NgramModel.load(child.path).config == predictor.ngram.config
 
     (version.path / WEIGHTS_FILE).write_bytes(b"changed")
     with pytest.raises(registry.VerificationError):
-        registry.verify(version.path)
+        registry.verify(version.path, key=KEY)

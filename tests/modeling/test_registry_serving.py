@@ -7,7 +7,7 @@ from modeling import registry
 from modeling.config import Phase, ServingConfig
 from modeling.pipeline import BuildOptions, DataOrigin, build_version
 from modeling.serving import Predictor, PredictorHolder
-from tests.tiny import tiny_config
+from tests.tiny import KEY, tiny_config
 
 pytestmark = pytest.mark.slow
 
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow
 def version(tiny_bert, toy, tmp_path_factory):
     store = tmp_path_factory.mktemp("store")
     config = tiny_config(str(tiny_bert), phases=(Phase("all", 3, 2e-3),))
-    return build_version(config, toy, DataOrigin("toy", 0), store=store, work_dir=tmp_path_factory.mktemp("work"),
+    return build_version(config, toy, DataOrigin("toy", 0), store=store, key=KEY, work_dir=tmp_path_factory.mktemp("work"),
                          options=BuildOptions(show_progress=False))
 
 
@@ -36,9 +36,9 @@ def test_manifest_describes_the_version(version):
 def test_registry_round_trip_gives_identical_probabilities(version, toy):
     """A version loaded back from the store answers exactly as the model that was saved."""
     texts = list(toy["test"]["text"])[:20]
-    first = Predictor(version.path).predict_proba(texts)
-    loaded = registry.load(version.path.parent, version.id)
-    assert np.array_equal(Predictor(loaded.path).predict_proba(texts), first)
+    first = Predictor(version.path, key=KEY).predict_proba(texts)
+    loaded = registry.load(version.path.parent, version.id, key=KEY)
+    assert np.array_equal(Predictor(loaded.path, key=KEY).predict_proba(texts), first)
 
 
 def test_one_flipped_byte_in_any_file_fails_verify(version, tmp_path):
@@ -55,7 +55,7 @@ def test_one_flipped_byte_in_any_file_fails_verify(version, tmp_path):
         data[len(data) // 2] ^= 0x01
         target.write_bytes(bytes(data))
         with pytest.raises(registry.VerificationError):
-            registry.verify(copy)
+            registry.verify(copy, key=KEY)
 
 
 def test_missing_file_is_reported_as_incomplete(version, tmp_path):
@@ -66,12 +66,12 @@ def test_missing_file_is_reported_as_incomplete(version, tmp_path):
     shutil.copytree(version.path, copy)
     (copy / "config.json").unlink()
     with pytest.raises(registry.VerificationError, match="missing config.json"):
-        registry.verify(copy)
+        registry.verify(copy, key=KEY)
 
 
 def test_predict_proba_batches_equal_single_texts(version, toy):
     """A mixed-length batch gives the same probabilities, in input order, as one text at a time."""
-    predictor = Predictor(version.path, batch_size=4)
+    predictor = Predictor(version.path, key=KEY, batch_size=4)
     texts = ["great", "the movie was awful and the plot a mess , dull dull", "loved it", "worst film of the year"] * 3
     together = predictor.predict_proba(texts)
     alone = np.vstack([predictor.predict_proba([t]) for t in texts])
@@ -83,20 +83,20 @@ def test_predict_proba_batches_equal_single_texts(version, toy):
 def test_a_serving_config_or_its_fields_as_keywords_set_up_the_predictor(version):
     """Unset, a Predictor answers as ServingConfig's defaults say; a config and the same fields as
     keywords set it up alike, and a keyword overrides the config's field."""
-    assert Predictor(version.path).config == ServingConfig()
-    from_config = Predictor(version.path, ServingConfig(batch_size=4, precision="fp32", max_length=16))
-    from_keywords = Predictor(version.path, batch_size=4, precision="fp32", max_length=16)
+    assert Predictor(version.path, key=KEY).config == ServingConfig()
+    from_config = Predictor(version.path, ServingConfig(batch_size=4, precision="fp32", max_length=16), key=KEY)
+    from_keywords = Predictor(version.path, key=KEY, batch_size=4, precision="fp32", max_length=16)
     assert from_config.config == from_keywords.config
     assert (from_config.batch_size, from_config.precision, from_config.max_length) == (4, "fp32", 16)
-    assert Predictor(version.path, ServingConfig(batch_size=4), batch_size=8).batch_size == 8
+    assert Predictor(version.path, ServingConfig(batch_size=4), key=KEY, batch_size=8).batch_size == 8
 
 
 def test_compiled_forward_pass_answers_as_the_eager_one(version, toy):
     """compile() swaps in a compiled pass (one graph for batches of any size, a single text
     included) that gives the eager probabilities; an int8 copy stays as it is."""
     texts = list(toy["test"]["text"])[:13] + ["great"]
-    eager = Predictor(version.path, batch_size=4, precision="bf16-weights")
-    compiled = Predictor(version.path, batch_size=4, precision="bf16-weights")
+    eager = Predictor(version.path, key=KEY, batch_size=4, precision="bf16-weights")
+    compiled = Predictor(version.path, key=KEY, batch_size=4, precision="bf16-weights")
     from torch._dynamo.utils import counters
 
     assert not compiled.compiled and compiled.compile() and compiled.compiled and "compiled" in repr(compiled)
@@ -116,7 +116,7 @@ def test_compiled_forward_pass_answers_as_the_eager_one(version, toy):
     assert rows == [4, 4, 4, 2, 2]  # 14 texts in batches of 4, then one text padded to two rows
     compiled._forward = graph
     assert compiled.compile()  # again: nothing to do
-    int8 = Predictor(version.path, precision="int8")
+    int8 = Predictor(version.path, key=KEY, precision="int8")
     assert not int8.compile() and not int8.compiled
 
 
@@ -127,7 +127,7 @@ def test_a_forward_pass_that_cannot_compile_stays_eager(version, monkeypatch, ca
     def broken(*args, **kwargs):
         raise RuntimeError("no C++ compiler")
 
-    predictor = Predictor(version.path, precision="bf16-weights")
+    predictor = Predictor(version.path, key=KEY, precision="bf16-weights")
     monkeypatch.setattr(torch, "compile", broken)
     assert not predictor.compile() and not predictor.compiled
     assert "no C++ compiler" in caplog.text
@@ -136,7 +136,7 @@ def test_a_forward_pass_that_cannot_compile_stays_eager(version, monkeypatch, ca
 
 def test_predict_returns_label_confidence_probabilities(version):
     """predict gives label, confidence and per-label probabilities for each text."""
-    (result,) = Predictor(version.path).predict(["wonderful superb film"])
+    (result,) = Predictor(version.path, key=KEY).predict(["wonderful superb film"])
     assert result["label"] in ("negative", "positive")
     assert result["confidence"] == max(result["probabilities"].values())
     assert set(result["probabilities"]) == {"negative", "positive"}
@@ -148,9 +148,9 @@ def test_save_leaves_no_partial_version_when_it_fails(tmp_path):
     model_dir.mkdir()
     (model_dir / "config.json").write_text("{}")
     store = tmp_path / "store"
-    registry.save(store, model_dir, manifest={}, version_id="v1")
+    registry.save(store, model_dir, manifest={}, key=KEY, version_id="v1")
     with pytest.raises(registry.RegistryError, match="already exists"):
-        registry.save(store, model_dir, manifest={}, version_id="v1")
+        registry.save(store, model_dir, manifest={}, key=KEY, version_id="v1")
     assert [p.name for p in store.iterdir()] == ["v1"]
     assert json.loads((store / "v1" / "manifest.json").read_text())["id"] == "v1"
 
@@ -181,7 +181,7 @@ def test_holder_swaps_versions_and_keeps_the_old_one_on_failure(version):
         loads.append(version_id)
         if version_id == "broken":
             raise registry.VerificationError("tampered")
-        return Predictor(version.path.parent / version_id)
+        return Predictor(version.path.parent / version_id, key=KEY)
 
     holder = PredictorHolder(loader)
     first = holder.ensure(version.id)

@@ -3,6 +3,7 @@ import pytest
 from modeling import config as modeling_config
 from modeling.config import Phase
 from modeling.pipeline import BuildOptions, DataOrigin, build_version
+from reviews.conf import conf
 from tests.tiny import make_model, tiny_config, toy_data, write_aclimdb
 
 
@@ -16,7 +17,7 @@ def tiny_versions(tmp_path_factory):
         base = make_model(tmp_path_factory.mktemp(f"base{seed}"), "bert", seed=seed)
         config = tiny_config(str(base), phases=(Phase("all", epochs, 2e-3),), seed=seed)
         work_dir = tmp_path_factory.mktemp("work")
-        versions.append(build_version(config, data, DataOrigin("toy", 0), store=store, work_dir=work_dir,
+        versions.append(build_version(config, data, DataOrigin("toy", 0), store=store, key=conf.signing_key(), work_dir=work_dir,
                                       options=BuildOptions(show_progress=False)))
     return store, versions
 

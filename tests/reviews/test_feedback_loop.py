@@ -9,6 +9,7 @@ from reviews.worker.training import maybe_schedule_retrain
 from reviews.services.reviews import review_submit
 from reviews.services.training import training_run_request
 from tests.reviews.conftest import approved_corrections, at_once
+from reviews.conf import conf
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -167,7 +168,7 @@ def test_a_retrain_refits_the_active_versions_ngram_companion_on_the_corrections
     assert manifest["ngram"]["train_rows"] == train_rows + run.counts["feedback_rows"]
     assert 0.0 <= manifest["ngram"]["weight"] <= 1.0
     assert set(manifest["metrics"]["test"]["parts"]) == {"transformer", "ngram", "ngram_weight"}
-    registry.verify(candidate.path)  # the companion's files are checksummed with the weights
+    registry.verify(candidate.path, key=conf.signing_key())  # the companion's files are checksummed with the weights
 
 
 def test_a_retrain_from_base_trains_every_layer_from_the_base_encoder(loop, staff, settings, tmp_path):

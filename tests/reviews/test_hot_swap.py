@@ -12,6 +12,7 @@ from reviews.models import ModelVersion, Prediction
 from reviews.selectors import system_health
 from reviews.services.model_versions import model_version_activate, model_version_register
 from reviews.services.reviews import review_submit
+from reviews.conf import conf
 
 
 def wait_until(condition, timeout=20.0):
@@ -70,7 +71,7 @@ def test_predictions_name_the_version_that_produced_them_while_versions_change(t
     assert not errors
     seen = set(Prediction.objects.values_list("model_version_id", flat=True))
     assert seen == {first.id, second.id}
-    by_version = {v: Predictor(ModelVersion.objects.get(pk=v).path) for v in seen}
+    by_version = {v: Predictor(ModelVersion.objects.get(pk=v).path, key=conf.signing_key()) for v in seen}
     for p in Prediction.objects.select_related("review"):
         expected = by_version[p.model_version_id].predict_proba([p.review.text])[0]
         assert np.allclose([p.prob_negative, p.prob_positive], expected, atol=1e-6)

@@ -15,6 +15,7 @@ from reviews.worker import queue, training
 from reviews.models import Feedback, Lease, ModelVersion, TrainingRun, WorkStatus
 from reviews.services.training import training_run_request
 from tests.reviews.conftest import approved_corrections, database_url
+from reviews.conf import conf
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -59,7 +60,7 @@ def test_sigkill_loses_nothing_and_the_next_run_succeeds(loop, staff, tmp_path, 
     assert [v.id for v in registry.list_versions(store)] == before
     for leftover in store.glob(".tmp-*"):
         with pytest.raises(registry.VerificationError):
-            registry.verify(leftover)
+            registry.verify(leftover, key=conf.signing_key())
     assert ModelVersion.objects.get(status=ModelVersion.Status.ACTIVE).id == loop.id
     assert not Feedback.objects.filter(training_run__isnull=False).exists()
     assert Lease.objects.filter(name=training.TRAINING_LEASE).exists()  # left behind by the dead worker

@@ -40,7 +40,8 @@ class Command(BaseCommand):
         if split not in dataset:
             raise CommandError(f"data source {source} has no split {split!r} (it has: {', '.join(dataset)})")
         try:
-            predictor = Predictor(row.path, threads=conf.serving.threads, precision=conf.serving.precision)
+            predictor = Predictor(row.path, key=conf.signing_key(), threads=conf.serving.threads,
+                                  precision=conf.serving.precision)
         except registry.RegistryError as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(f"version {row.id} on {source} {split} ({len(dataset[split])} reviews)")
