@@ -197,3 +197,33 @@ def remove_words(text: str, words: Sequence[str]) -> str:
     """`text` with every occurrence of `words` removed (for faithfulness checks)."""
     spans = word_spans(text)
     return _remove(text, [s for w in words for s in spans.get(w, [])])
+
+
+# Between the two parts of a windowed text: whitespace, so it is no word and no token.
+WINDOW_GAP = "\n\n"
+
+
+def explain_window(text: str, window: list[tuple[int, int]], predict_proba, **params) -> dict:
+    """explain() on only the parts of `text` the model reads (`window`: character ranges, e.g.
+    from Predictor.reading_window), so a 20,000-character review costs what a long review costs;
+    the spans of the result are offsets in `text` itself."""
+    parts = [text[start:end] for start, end in window]
+    result = explain(WINDOW_GAP.join(parts), predict_proba, **params)
+    if len(window) == 1 and window[0] == (0, len(text)):
+        return result
+    # Offsets in the joined text -> offsets in `text`.
+    starts, cursor = [], 0
+    for (start, end), part in zip(window, parts):
+        starts.append((cursor, cursor + len(part), start))
+        cursor += len(part) + len(WINDOW_GAP)
+
+    def original(offset: int) -> int:
+        for begin, finish, start in starts:
+            if begin <= offset <= finish:
+                return start + offset - begin
+        raise ValueError(f"offset {offset} is in no part of the window")
+
+    for word in result["words"]:
+        word["spans"] = [[original(a), original(b)] for a, b in word["spans"]]
+    result["window"] = [list(w) for w in window]
+    return result

@@ -152,6 +152,32 @@ class Predictor:
         cleaned = [clean_text(t) for t in texts]
         return encode(self.tokenizer, cleaned, max_length=self.max_length, truncation=self.truncation, head_fraction=self.head_fraction)
 
+    def reading_window(self, text: str) -> list[tuple[int, int]]:
+        """The character ranges of `text` this version reads (whole words): all of it, or, for a
+        text longer than max_length tokens, its head and tail as `encode` keeps them."""
+        import re
+
+        words = [(m.start(), m.end()) for m in re.finditer(r"\S+", text)]
+        counts = [len(ids) for ids in self.tokenizer([clean_text(text[a:b]) or "." for a, b in words],
+                                                     add_special_tokens=False, verbose=False)["input_ids"]] if words else []
+        budget = self.max_length - 2
+        if sum(counts) <= budget:
+            return [(0, len(text))]
+        head = int(budget * self.head_fraction) if self.truncation == "head_tail" else budget
+        used, first = 0, 0
+        while first < len(words) and used + counts[first] <= head:
+            used += counts[first]
+            first += 1
+        window = [(0, words[first - 1][1])] if first else []
+        if self.truncation == "head_tail":
+            used, last = 0, len(words)
+            while last > first and used + counts[last - 1] <= budget - head:
+                used += counts[last - 1]
+                last -= 1
+            if last < len(words):
+                window.append((words[last][0], len(text)))
+        return window or [(0, words[0][1])]
+
     def predict_proba(self, texts: Sequence[str], *, desc: str | None = None) -> np.ndarray:
         """Probabilities, shape (len(texts), len(LABELS)), in input order: the transformer's,
         averaged with the n-gram companion's if the version has one. With `desc`, a progress

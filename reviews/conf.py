@@ -230,6 +230,8 @@ SETTINGS: tuple[Setting, ...] = (
           "Perturbed texts per forward pass.", minimum=1),
     _from(ExplainConfig, "SENTIMENT_EXPLAIN_COMPILE", "explain", "compile", "bool",
           "Compile the perturbation pass in the worker (needs a C++ compiler)."),
+    _s("SENTIMENT_EXPLAIN_MAX_PENDING", "explain", "max_pending", "int", 3,
+       "Explanations one client may have waiting or running at once.", minimum=1),
     # --- The feedback loop
     _s("SENTIMENT_RETRAIN_CRON", "retrain", "cron", "str", "0 3 * * *",
        "When the worker checks for enough new corrections (cron, UTC)."),

@@ -302,6 +302,8 @@ class Explanation(RequestedWork):
     model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="explanations")
     params = models.JSONField(default=dict, blank=True, help_text="num_samples, num_features, max_words, seed...")
     result = models.JSONField(null=True, blank=True)
+    # Who asked ("user:<id>" or "anon:<client hash>"): at most SENTIMENT_EXPLAIN_MAX_PENDING open each.
+    requester = models.CharField(max_length=80, blank=True, db_index=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

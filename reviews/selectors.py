@@ -10,7 +10,7 @@ from django.db.models import Count, Exists, OuterRef, Prefetch, QuerySet, Subque
 from django.utils import timezone
 
 from reviews.conf import conf
-from reviews.models import Explanation, Feedback, ModelVersion, Prediction, Review, TrainingRun, WorkerHeartbeat
+from reviews.models import Explanation, Feedback, ModelVersion, Prediction, Review, TrainingRun, WorkerHeartbeat, WorkStatus
 
 
 def model_version_active() -> ModelVersion | None:
@@ -130,6 +130,22 @@ def dashboard_stats() -> dict:
         "reviews": Review.objects.count(),
         "active": model_version_active(),
         "versions": series,
+    }
+
+
+def explanation_queue() -> dict:
+    """The explanation queue: waiting and running, how long the oldest has waited, and the
+    median wait (request to result) of the last 50 done, in seconds."""
+    now = timezone.now()
+    waiting = Explanation.objects.filter(status=WorkStatus.PENDING)
+    oldest = waiting.order_by("created_at").values_list("created_at", flat=True).first()
+    recent = Explanation.objects.filter(status=WorkStatus.DONE, finished_at__isnull=False).order_by("-finished_at")[:50]
+    waits = sorted((e.finished_at - e.created_at).total_seconds() for e in recent)
+    return {
+        "pending": waiting.count(),
+        "running": Explanation.objects.filter(status=WorkStatus.RUNNING).count(),
+        "oldest_wait_s": round((now - oldest).total_seconds(), 1) if oldest else None,
+        "recent_wait_p50_s": round(waits[len(waits) // 2], 1) if waits else None,
     }
 
 

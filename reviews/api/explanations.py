@@ -2,7 +2,7 @@
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, Throttled
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
@@ -12,7 +12,7 @@ from reviews.api import examples as docs
 from reviews.api.base import ApiView, scope
 from reviews.api.serializers import ProbabilitiesSerializer, label_field
 from reviews.identity import visitor
-from reviews.services.explanations import explanation_request
+from reviews.services.explanations import ExplanationQueueFull, explanation_request
 
 
 class ExplanationWordSerializer(serializers.Serializer):
@@ -63,6 +63,10 @@ class ExplanationOutputSerializer(serializers.Serializer):
         ref_name = "Explanation"
 
 
+class TooManyPending(Throttled):
+    default_code = "too_many_pending"
+
+
 def _explanation_response(explanation) -> Response:
     """202 with Retry-After while the worker computes; 200 once done or failed."""
     body = ExplanationOutputSerializer(explanation).data
@@ -97,7 +101,11 @@ class PredictionExplanationApi(ApiView):
         tags=["predictions"],
     )
     def post(self, request, pk: int):
-        explanation, _ = explanation_request(prediction=self._prediction(request, pk))
+        prediction = self._prediction(request, pk)
+        try:
+            explanation, _ = explanation_request(prediction=prediction, requester=visitor(request).rate_key)
+        except ExplanationQueueFull as exc:
+            raise TooManyPending(wait=exc.retry_after_s, detail=str(exc)) from None
         return _explanation_response(explanation)
 
     @extend_schema(

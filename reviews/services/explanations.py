@@ -15,23 +15,39 @@ def explanation_params() -> dict:
             "seed": explain.seed, "selection": explain.selection}
 
 
-def explanation_request(*, prediction: Prediction) -> tuple[Explanation, bool]:
+class ExplanationQueueFull(Exception):
+    """The asker already has SENTIMENT_EXPLAIN_MAX_PENDING explanations waiting or running."""
+
+    retry_after_s = 5
+
+
+def explanation_request(*, prediction: Prediction, requester: str = "") -> tuple[Explanation, bool]:
     """Ask for an explanation of a prediction by the version that made it. One per prediction:
-    asked again (even twice at once) the existing one is returned; a failed one is retried."""
+    asked again (even twice at once) the existing one is returned; a failed one is retried.
+    A `requester` ("user:<id>", "anon:<hash>") may have at most SENTIMENT_EXPLAIN_MAX_PENDING
+    open at once (ExplanationQueueFull), so one client cannot fill the worker's queue."""
     params = explanation_params()
     existing = Explanation.objects.filter(prediction=prediction).first()
+    if requester and (existing is None or existing.status == WorkStatus.FAILED):
+        waiting = Explanation.objects.filter(requester=requester, status__in=[WorkStatus.PENDING, WorkStatus.RUNNING])
+        if waiting.count() >= conf.explain.max_pending:
+            raise ExplanationQueueFull(
+                f"{conf.explain.max_pending} of your explanations are still being computed; ask again when they are done."
+            )
     if existing is None:
         try:
             with transaction.atomic():
                 return (
-                    Explanation.objects.create(prediction=prediction, model_version_id=prediction.model_version_id, params=params),
+                    Explanation.objects.create(prediction=prediction, model_version_id=prediction.model_version_id,
+                                               params=params, requester=requester),
                     True,
                 )
         except IntegrityError:
             existing = Explanation.objects.get(prediction=prediction)
     if existing.status == WorkStatus.FAILED:
         retried = Explanation.objects.filter(pk=existing.pk, status=WorkStatus.FAILED).update(
-            status=WorkStatus.PENDING, claimed_by="", claimed_at=None, not_before=None, attempts=0, error="", params=params
+            status=WorkStatus.PENDING, claimed_by="", claimed_at=None, not_before=None, attempts=0, error="", params=params,
+            requester=requester,
         )
         existing.refresh_from_db()
         return existing, bool(retried)

@@ -9,7 +9,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from reviews import ratelimit, selectors
-from reviews.services.explanations import explanation_request
+from reviews.services.explanations import ExplanationQueueFull, explanation_request
 from reviews.services.feedback import feedback_flag
 from reviews.services.reviews import NoActiveModel, review_submit
 from reviews.web import charts
@@ -77,7 +77,10 @@ def review_explain(request, pk: int):
     who = visitor(request, create_session=True)
     review = _predicted_review_or_404(pk, who)
     if not _rate_limited(request, "explain", who):
-        explanation_request(prediction=review.latest_prediction)
+        try:
+            explanation_request(prediction=review.latest_prediction, requester=who.rate_key)
+        except ExplanationQueueFull as exc:
+            messages.info(request, str(exc))
     return redirect(f"{review.get_absolute_url()}#explanation")
 
 
@@ -131,6 +134,7 @@ def dashboard(request):
     stats = selectors.dashboard_stats()
     stats["workers"] = selectors.workers_alive()
     stats["runs"] = list(selectors.training_run_list()[:5])
+    stats["explanations"] = selectors.explanation_queue()
     return render(request, "reviews/dashboard.html", {"stats": stats, "chart": charts.versions_chart(stats["versions"])})
 
 

@@ -10,10 +10,11 @@ from reviews.models import Explanation, ModelVersion
 from reviews.services.explanations import explanation_params
 from reviews.worker import queue
 
-# At most this many explainers stay loaded (the active version's and one more).
-CACHED_EXPLAINERS = 2
+# At most this many explainers stay loaded (the active version's and two more).
+CACHED_EXPLAINERS = 3
 
 _explainers: dict[tuple, object] = {}
+_compiling: set[tuple] = set()  # explainers whose compile was started (once each)
 _explainers_lock = threading.Lock()
 
 
@@ -30,19 +31,21 @@ def explain_precision() -> str:
     return "bf16-weights" if resolve(conf.serving.precision, "cpu") == "bf16" else "int8"
 
 
-def explainer_for(version: ModelVersion):
+def explainer_for(version: ModelVersion, *, active: bool | None = None):
     """The predictor that classifies a version's perturbed texts: the settings chosen by
-    benchmarks/explain.py (precision, max_length, batch size, compiled). Kept per version,
-    precision and max_length (the last two kept); the batch size and compiling are read when it
-    is made. With SENTIMENT_EXPLAIN_COMPILE its forward pass is compiled in a thread;
-    explanations use the eager one until that is done."""
+    benchmarks/explain.py (precision, max_length, batch size). Kept per version, precision and
+    max_length. Only the active version's is compiled (SENTIMENT_EXPLAIN_COMPILE, in a thread,
+    eager meanwhile) and it is never evicted, so steady use never loads or compiles it again;
+    older versions' explainers run eager and the least recently used goes first."""
     from modeling.serving import Predictor
 
+    if active is None:
+        active = _active_version_id() == version.id
     mode = explain_precision()
     max_length = conf.explain.max_length or None
     key = (version.id, mode, max_length)
     with _explainers_lock:
-        predictor = _explainers.get(key)
+        predictor = _explainers.pop(key, None)
         if predictor is None:
             predictor = Predictor(
                 version.path,
@@ -52,12 +55,21 @@ def explainer_for(version: ModelVersion):
                 max_length=max_length,
                 precision=mode,
             )
-            while len(_explainers) >= CACHED_EXPLAINERS:
-                _explainers.pop(next(iter(_explainers)))
-            _explainers[key] = predictor
-            if conf.explain.compile:
-                threading.Thread(target=predictor.compile, name=f"compile-{version.id}", daemon=True).start()
+        _explainers[key] = predictor  # most recently used last
+        if active and conf.explain.compile and key not in _compiling:
+            _compiling.add(key)
+            threading.Thread(target=predictor.compile, name=f"compile-{version.id}", daemon=True).start()
+        pinned = version.id if active else _active_version_id()
+        while len(_explainers) > CACHED_EXPLAINERS:
+            _explainers.pop(next(k for k in _explainers if k[0] != pinned))
         return predictor
+
+
+def _active_version_id() -> str | None:
+    from reviews.selectors import model_version_active
+
+    current = model_version_active()
+    return current.id if current else None
 
 
 def prepare_explainer() -> None:
@@ -67,19 +79,20 @@ def prepare_explainer() -> None:
 
     version = model_version_active()
     if version is not None:
-        explainer_for(version)
+        explainer_for(version, active=True)
 
 
 def compute_explanation(row: Explanation) -> dict:
-    """One explanation, with the settings it was asked with and how its pass ran."""
-    from modeling.explain import explain
-
+    """One explanation, of the words the model reads, with the settings it was asked with and
+    how its pass ran."""
+    from modeling.explain import explain_window
     row = Explanation.objects.select_related("prediction__review", "model_version").get(pk=row.pk)
     predictor = explainer_for(row.model_version)
     # A row carries the settings it was asked with; older rows may lack some.
     params = {**explanation_params(), **row.params}
     compiled = predictor.compiled  # if compiling ends midway, the first calls ran uncompiled
-    result = explain(row.prediction.review.text, predictor.predict_proba, **params)
+    text = row.prediction.review.text
+    result = explain_window(text, predictor.reading_window(text), predictor.predict_proba, **params)
     result["settings"] = {"precision": predictor.precision, "max_length": predictor.max_length, "compiled": compiled}
     return {"result": result}
 

@@ -171,6 +171,7 @@ def test_the_worker_loads_the_active_explainer_ahead_and_compiles_it_in_a_thread
     from modeling.serving import Predictor
 
     monkeypatch.setattr(explanations, "_explainers", {})
+    monkeypatch.setattr(explanations, "_compiling", set())
     compiling, threads = threading.Event(), []
 
     def compile(self):
