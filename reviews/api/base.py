@@ -2,6 +2,7 @@
 pagination, and validating input with a serializer."""
 
 from rest_framework import serializers
+from rest_framework.exceptions import NotFound
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.views import APIView
@@ -40,6 +41,13 @@ class ApiView(APIView):
         paginator = Pagination()
         page = paginator.paginate_queryset(queryset, self.request, view=self)
         return paginator.get_paginated_response(serializer_class(page, many=True).data)
+
+
+def found(obj, message: str):
+    """`obj`, or a 404 with `message` when the selector found nothing (or nothing the caller may see)."""
+    if obj is None:
+        raise NotFound(message)
+    return obj
 
 
 def validated(serializer_class, data) -> dict:

@@ -2,14 +2,14 @@
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import NotFound, Throttled
+from rest_framework.exceptions import Throttled
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from modeling.config import EXPLAIN_SELECTIONS
 from reviews import selectors
 from reviews.api import examples as docs
-from reviews.api.base import ApiView, scope
+from reviews.api.base import ApiView, found, scope
 from reviews.api.serializers import ProbabilitiesSerializer, label_field
 from reviews.identity import visitor
 from reviews.services.explanations import ExplanationQueueFull, explanation_request
@@ -84,10 +84,7 @@ class PredictionExplanationApi(ApiView):
         return super().get_throttles() if self.request.method == "POST" else []
 
     def _prediction(self, request, pk):
-        prediction = selectors.prediction_get(pk=pk, **scope(visitor(request)))
-        if prediction is None:
-            raise NotFound("No such prediction.")
-        return prediction
+        return found(selectors.prediction_get(pk=pk, **scope(visitor(request))), "No such prediction.")
 
     @extend_schema(
         operation_id="predictions_explanation_create",
@@ -117,7 +114,6 @@ class PredictionExplanationApi(ApiView):
         tags=["predictions"],
     )
     def get(self, request, pk: int):
-        explanation = selectors.explanation_for(prediction=self._prediction(request, pk))
-        if explanation is None:
-            raise NotFound("No explanation was asked for; POST to this URL to ask for one.")
+        explanation = found(selectors.explanation_for(prediction=self._prediction(request, pk)),
+                            "No explanation was asked for; POST to this URL to ask for one.")
         return _explanation_response(explanation)

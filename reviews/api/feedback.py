@@ -2,13 +2,12 @@
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import serializers, status
-from rest_framework.exceptions import NotFound
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from reviews import selectors
 from reviews.api import examples as docs
-from reviews.api.base import ApiView, PageQuerySerializer, scope, validated, validated_filters
+from reviews.api.base import ApiView, PageQuerySerializer, found, scope, validated, validated_filters
 from reviews.api.serializers import FeedbackOutputSerializer, FlagOutputSerializer, StrictCharField, label_field, page_serializer
 from reviews.identity import visitor
 from reviews.models import Feedback
@@ -42,9 +41,7 @@ class PredictionFlagApi(ApiView):
     )
     def post(self, request, pk: int):
         who = visitor(request)
-        prediction = selectors.prediction_get(pk=pk, **scope(who))
-        if prediction is None:
-            raise NotFound("No such prediction.")
+        prediction = found(selectors.prediction_get(pk=pk, **scope(who)), "No such prediction.")
         data = validated(self.InputSerializer, request.data)
         feedback, created = feedback_flag(prediction=prediction, **data, **who.as_kwargs())
         answer = status.HTTP_201_CREATED if created else status.HTTP_200_OK
@@ -86,9 +83,7 @@ class FeedbackDecisionApi(ApiView):
     decide = None  # the service: staticmethod(feedback_approve) or staticmethod(feedback_reject)
 
     def post(self, request, pk: int):
-        feedback = selectors.feedback_get(pk=pk)
-        if feedback is None:
-            raise NotFound("No such feedback.")
+        feedback = found(selectors.feedback_get(pk=pk), "No such feedback.")
         data = validated(DecisionInputSerializer, request.data)
         decided = self.decide(feedback=feedback, reviewer=request.user, note=data["note"])
         return Response(FeedbackOutputSerializer(decided).data)

@@ -1,12 +1,11 @@
 """/api/v1/models: model versions (staff), and activating one (also the way to roll back)."""
 
 from drf_spectacular.utils import extend_schema
-from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
 from reviews import selectors
 from reviews.api import examples as docs
-from reviews.api.base import ApiView
+from reviews.api.base import ApiView, found
 from reviews.api.serializers import ModelVersionDetailOutputSerializer, ModelVersionOutputSerializer
 from reviews.models import ModelVersion
 from reviews.services.model_versions import model_version_activate
@@ -27,10 +26,7 @@ class ModelListApi(ApiView):
 
 
 def _version_or_404(pk: str) -> ModelVersion:
-    version = selectors.model_version_get(pk=pk)
-    if version is None:
-        raise NotFound("No such model version.")
-    return version
+    return found(selectors.model_version_get(pk=pk), "No such model version.")
 
 
 class ModelDetailApi(ApiView):

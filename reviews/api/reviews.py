@@ -2,13 +2,12 @@
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import NotFound
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from reviews import selectors
 from reviews.api import examples as docs
-from reviews.api.base import ApiView, PageQuerySerializer, scope, validated, validated_filters
+from reviews.api.base import ApiView, PageQuerySerializer, found, scope, validated, validated_filters
 from reviews.api.serializers import (
     ReviewDetailOutputSerializer,
     ReviewOutputSerializer,
@@ -91,7 +90,5 @@ class ReviewDetailApi(ApiView):
         tags=["reviews"],
     )
     def get(self, request, pk: int):
-        review = selectors.review_get(pk=pk, **scope(visitor(request)))
-        if review is None:
-            raise NotFound("No such review.")
+        review = found(selectors.review_get(pk=pk, **scope(visitor(request))), "No such review.")
         return Response(ReviewDetailOutputSerializer(review).data)

@@ -3,12 +3,11 @@ retrain, and promoting a candidate that waits for a staff click."""
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
 from reviews import selectors
 from reviews.api import examples as docs
-from reviews.api.base import ApiView, PageQuerySerializer, validated
+from reviews.api.base import ApiView, PageQuerySerializer, found, validated
 from reviews.api.serializers import page_serializer
 from reviews.models import TrainingRun
 from reviews.services.training import training_run_promote, training_run_request
@@ -69,10 +68,7 @@ class TrainingRunListCreateApi(ApiView):
 
 
 def _run_or_404(pk: int):
-    run = selectors.training_run_get(pk=pk)
-    if run is None:
-        raise NotFound("No such training run.")
-    return run
+    return found(selectors.training_run_get(pk=pk), "No such training run.")
 
 
 class TrainingRunDetailApi(ApiView):

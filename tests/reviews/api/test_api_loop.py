@@ -5,7 +5,7 @@ from django.core.management import call_command
 
 from reviews.models import Explanation, TrainingRun, WorkStatus
 from tests.reviews.conftest import token_client
-from tests.reviews.test_api import create, error, url
+from tests.reviews.api.test_api import create, error, url
 
 pytestmark = pytest.mark.django_db
 

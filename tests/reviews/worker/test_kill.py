@@ -17,7 +17,7 @@ from reviews.services.training import training_run_request
 from tests.reviews.conftest import approved_corrections, database_url
 from reviews.conf import conf
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 SHORT = 3  # seconds: stale claims and leases lapse quickly in these tests
 

@@ -28,7 +28,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+SCREENSHOTS = Path(__file__).resolve().parents[3] / "test-artifacts" / "screenshots"
 INSTALL_HINT = (
     "The browser test needs Playwright for Python and Debian's Chromium. `make test` installs both; by hand:\n"
     "  .venv/bin/pip install -r requirements-test.txt      # playwright\n"
