@@ -50,7 +50,7 @@ dev: migrate
 	$(PY) manage.py ensure_model
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
-# Debian's Chromium for the browser test (tests/reviews/test_browser.py), installed only when missing.
+# Debian's Chromium for the browser test (tests/reviews/web/test_browser.py), installed only when missing.
 # Playwright drives it; `playwright install` (a browser download) is never needed.
 browser:
 	@test -x /usr/bin/chromium || ( \

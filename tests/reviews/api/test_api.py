@@ -264,30 +264,30 @@ def test_cannot_flag_someone_elses_prediction(active_model, member):
     assert response.status_code == 404 and error(response)["code"] == "not_found"
 
 
-ANON, MEMBER, STAFF = "anonymous", "member", "staff"
+ANON, MEMBER, BARE, STAFF = "anonymous", "member", "staff without permissions", "staff"
 OK = "2xx"
 # Every endpoint and method, and what each kind of caller gets. A new endpoint must be added here:
 # test_the_matrix_covers_every_endpoint fails until it is.
 PERMISSIONS = [
-    # url name,            method, anonymous, member, staff
-    ("predict",            "post", OK,  OK,  OK),
-    ("reviews",            "get",  OK,  OK,  OK),
-    ("reviews",            "post", OK,  OK,  OK),
-    ("review",             "get",  OK,  OK,  OK),
-    ("prediction-flag",    "post", OK,  OK,  OK),
-    ("feedback",           "get",  401, 403, OK),
-    ("feedback-approve",   "post", 401, 403, OK),
-    ("feedback-reject",    "post", 401, 403, OK),
-    ("models",             "get",  401, 403, OK),
-    ("model",              "get",  401, 403, OK),
-    ("model-activate",     "post", 401, 403, OK),
-    ("prediction-explanation", "post", OK, OK, OK),
-    ("prediction-explanation", "get",  OK, OK, OK),
-    ("training-runs",      "get",  401, 403, OK),
-    ("training-runs",      "post", 401, 403, OK),
-    ("training-run",       "get",  401, 403, OK),
-    ("training-run-promote", "post", 401, 403, OK),
-    ("health",             "get",  OK,  OK,  OK),
+    # url name,              method, anon, member, staff without permissions, staff (a superuser)
+    ("predict",                "post", OK,   OK,   OK,   OK),
+    ("reviews",                "get",  OK,   OK,   OK,   OK),
+    ("reviews",                "post", OK,   OK,   OK,   OK),
+    ("review",                 "get",  OK,   OK,   OK,   OK),
+    ("prediction-flag",        "post", OK,   OK,   OK,   OK),
+    ("feedback",               "get",  401,  403,  403,  OK),
+    ("feedback-approve",       "post", 401,  403,  403,  OK),
+    ("feedback-reject",        "post", 401,  403,  403,  OK),
+    ("models",                 "get",  401,  403,  403,  OK),
+    ("model",                  "get",  401,  403,  403,  OK),
+    ("model-activate",         "post", 401,  403,  403,  OK),
+    ("prediction-explanation", "post", OK,   OK,   OK,   OK),
+    ("prediction-explanation", "get",  OK,   OK,   OK,   OK),
+    ("training-runs",          "get",  401,  403,  403,  OK),
+    ("training-runs",          "post", 401,  403,  403,  OK),
+    ("training-run",           "get",  401,  403,  403,  OK),
+    ("training-run-promote",   "post", 401,  403,  403,  OK),
+    ("health",                 "get",  OK,   OK,   OK,   OK),
 ]
 
 
@@ -301,9 +301,10 @@ def test_the_matrix_covers_every_endpoint():
 
 
 @pytest.fixture
-def caller_clients(active_model, member, staff):
+def caller_clients(active_model, member, staff, django_user_model):
     """For each kind of caller: a client, with a review of its own and a flag to decide."""
-    clients = {ANON: APIClient(), MEMBER: token_client(member), STAFF: token_client(staff)}
+    bare = django_user_model.objects.create_user("bare", password="pw-bare-12345", is_staff=True)
+    clients = {ANON: APIClient(), MEMBER: token_client(member), BARE: token_client(bare), STAFF: token_client(staff)}
     owned = {who: create(client) for who, client in clients.items()}
     prediction = review_submit(text="staff's review", user=staff)
     feedback, _ = feedback_flag(prediction=prediction, label=other(prediction.label), user=staff)
@@ -318,9 +319,10 @@ def promotable_run(version):
                                       model_version=version, decision=TrainingRun.Decision.AWAITING)
 
 
-@pytest.mark.parametrize("name,method,anonymous,member_gets,staff_gets", PERMISSIONS)
-@pytest.mark.parametrize("who", [ANON, MEMBER, STAFF])
-def test_permission_matrix(caller_clients, active_model, who, name, method, anonymous, member_gets, staff_gets):
+@pytest.mark.parametrize("name,method,anonymous,member_gets,bare_gets,staff_gets", PERMISSIONS)
+@pytest.mark.parametrize("who", [ANON, MEMBER, BARE, STAFF])
+def test_permission_matrix(caller_clients, active_model, who, name, method, anonymous, member_gets, bare_gets,
+                           staff_gets):
     """Each caller gets the matrix's answer from each endpoint and method."""
     clients, owned, feedback = caller_clients
     review = owned[who]
@@ -345,7 +347,7 @@ def test_permission_matrix(caller_clients, active_model, who, name, method, anon
         "prediction-flag": {"label": other(review["prediction"]["label"])},
     }.get(name, {})
     response = getattr(clients[who], method)(url(name, *args), body, format="json")
-    expected = {ANON: anonymous, MEMBER: member_gets, STAFF: staff_gets}[who]
+    expected = {ANON: anonymous, MEMBER: member_gets, BARE: bare_gets, STAFF: staff_gets}[who]
     if expected == OK:
         assert 200 <= response.status_code < 300, response.content
     else:
