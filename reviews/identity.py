@@ -34,6 +34,10 @@ class Visitor:
     def as_kwargs(self) -> dict:
         return {"user": self.user, "session_key": self.session_key, "client_ip": self.client_ip}
 
+    def scope(self) -> dict:
+        """The keyword arguments of the selectors that limit what this visitor may see."""
+        return {"user": self.user, "session_key": self.session_key}
+
 
 def visitor(request, *, create_session: bool = False) -> Visitor:
     user = getattr(request, "user", None)

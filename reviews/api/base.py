@@ -60,8 +60,3 @@ def validated_filters(serializer_class, request) -> dict:
     """The query's filters, checked; the page parameters are checked too but left to Pagination."""
     filters = validated(serializer_class, request.query_params.dict())
     return {name: value for name, value in filters.items() if name not in PageQuerySerializer().fields}
-
-
-def scope(who) -> dict:
-    """The visitor as the keyword arguments of the selectors that scope what they may see."""
-    return {"user": who.user, "session_key": who.session_key}

@@ -7,9 +7,9 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from modeling.config import EXPLAIN_SELECTIONS
-from reviews import selectors
+from reviews import ratelimit, selectors
 from reviews.api import examples as docs
-from reviews.api.base import ApiView, found, scope
+from reviews.api.base import ApiView, found
 from reviews.api.serializers import ProbabilitiesSerializer, label_field
 from reviews.identity import visitor
 from reviews.services.explanations import ExplanationQueueFull, explanation_request
@@ -84,7 +84,7 @@ class PredictionExplanationApi(ApiView):
         return super().get_throttles() if self.request.method == "POST" else []
 
     def _prediction(self, request, pk):
-        return found(selectors.prediction_get(pk=pk, **scope(visitor(request))), "No such prediction.")
+        return found(selectors.prediction_get(pk=pk, **visitor(request).scope()), "No such prediction.")
 
     @extend_schema(
         operation_id="predictions_explanation_create",
@@ -99,9 +99,11 @@ class PredictionExplanationApi(ApiView):
     )
     def post(self, request, pk: int):
         prediction = self._prediction(request, pk)
+        who = visitor(request)
         try:
-            explanation, _ = explanation_request(prediction=prediction, requester=visitor(request).rate_key)
+            explanation, _ = explanation_request(prediction=prediction, requester=who.rate_key)
         except ExplanationQueueFull as exc:
+            ratelimit.undo("explain", who.rate_key, authenticated=who.authenticated)  # refused: no budget used
             raise TooManyPending(wait=exc.retry_after_s, detail=str(exc)) from None
         return _explanation_response(explanation)
 

@@ -7,7 +7,7 @@ from rest_framework.response import Response
 
 from reviews import selectors
 from reviews.api import examples as docs
-from reviews.api.base import ApiView, PageQuerySerializer, found, scope, validated, validated_filters
+from reviews.api.base import ApiView, PageQuerySerializer, found, validated, validated_filters
 from reviews.api.serializers import FeedbackOutputSerializer, FlagOutputSerializer, StrictCharField, label_field, page_serializer
 from reviews.identity import visitor
 from reviews.models import Feedback
@@ -41,7 +41,7 @@ class PredictionFlagApi(ApiView):
     )
     def post(self, request, pk: int):
         who = visitor(request)
-        prediction = found(selectors.prediction_get(pk=pk, **scope(who)), "No such prediction.")
+        prediction = found(selectors.prediction_get(pk=pk, **who.scope()), "No such prediction.")
         data = validated(self.InputSerializer, request.data)
         feedback, created = feedback_flag(prediction=prediction, **data, **who.as_kwargs())
         answer = status.HTTP_201_CREATED if created else status.HTTP_200_OK

@@ -7,7 +7,7 @@ from rest_framework.response import Response
 
 from reviews import selectors
 from reviews.api import examples as docs
-from reviews.api.base import ApiView, PageQuerySerializer, found, scope, validated, validated_filters
+from reviews.api.base import ApiView, PageQuerySerializer, found, validated, validated_filters
 from reviews.api.serializers import (
     ReviewDetailOutputSerializer,
     ReviewOutputSerializer,
@@ -58,7 +58,7 @@ class ReviewListCreateApi(ApiView):
     )
     def get(self, request):
         filters = validated_filters(self.FilterSerializer, request)
-        reviews = selectors.review_list(**scope(visitor(request)), **filters)
+        reviews = selectors.review_list(**visitor(request).scope(), **filters)
         return self.paginated(reviews, ReviewOutputSerializer)
 
     @extend_schema(
@@ -90,5 +90,5 @@ class ReviewDetailApi(ApiView):
         tags=["reviews"],
     )
     def get(self, request, pk: int):
-        review = found(selectors.review_get(pk=pk, **scope(visitor(request))), "No such review.")
+        review = found(selectors.review_get(pk=pk, **visitor(request).scope()), "No such review.")
         return Response(ReviewDetailOutputSerializer(review).data)

@@ -57,11 +57,11 @@ def home(request):
 
 def review_detail(request, pk: int):
     who = visitor(request)
-    review = selectors.review_get(pk=pk, **_scope(who))
+    review = selectors.review_get(pk=pk, **who.scope())
     if review is None:
         raise Http404("No such review.")
     latest = review.latest_prediction
-    own_flag = selectors.feedback_for(prediction=latest, **_scope(who)) if latest else None
+    own_flag = selectors.feedback_for(prediction=latest, **who.scope()) if latest else None
     explanation = selectors.explanation_for(prediction=latest) if latest else None
     return render(
         request,
@@ -80,6 +80,7 @@ def review_explain(request, pk: int):
         try:
             explanation_request(prediction=review.latest_prediction, requester=who.rate_key)
         except ExplanationQueueFull as exc:
+            ratelimit.undo("explain", who.rate_key, authenticated=who.authenticated)  # refused: no budget used
             messages.info(request, str(exc))
     return redirect(f"{review.get_absolute_url()}#explanation")
 
@@ -122,7 +123,7 @@ def review_flag(request, pk: int):
 def history(request):
     who = visitor(request)
     filters = HistoryFilterForm(request.GET or None)
-    reviews = selectors.review_list(**_scope(who), **filters.filters())
+    reviews = selectors.review_list(**who.scope(), **filters.filters())
     page = Paginator(reviews, PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
@@ -140,11 +141,7 @@ def dashboard(request):
 
 def _predicted_review_or_404(pk: int, who):
     """A review the visitor may see that has a prediction (404 otherwise)."""
-    review = selectors.review_get(pk=pk, **_scope(who))
+    review = selectors.review_get(pk=pk, **who.scope())
     if review is None or review.latest_prediction is None:
         raise Http404("No such review.")
     return review
-
-
-def _scope(who) -> dict:
-    return {"user": who.user, "session_key": who.session_key}

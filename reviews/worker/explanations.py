@@ -60,8 +60,11 @@ def explainer_for(version: ModelVersion, *, active: bool | None = None):
             _compiling.add(key)
             threading.Thread(target=predictor.compile, name=f"compile-{version.id}", daemon=True).start()
         pinned = version.id if active else _active_version_id()
-        while len(_explainers) > CACHED_EXPLAINERS:
-            _explainers.pop(next(k for k in _explainers if k[0] != pinned))
+        evictable = [k for k in _explainers if k[0] != pinned and k != key]
+        while len(_explainers) > CACHED_EXPLAINERS and evictable:
+            gone = evictable.pop(0)
+            _explainers.pop(gone)
+            _compiling.discard(gone)
         return predictor
 
 

@@ -7,9 +7,10 @@
     first model             load -> train -> register (the first verified version becomes active)
     retrain                 load -> mix -> train -> evaluate -> gate -> decide
 
-Nothing is activated and no correction is marked used before the outcome is applied, so a run
-killed at any point leaves the active model and the corrections as they were; a requeued run
-resumes from its checkpoint.
+A retrain activates nothing and marks no correction used before its outcome is applied, so a run
+killed at any point leaves the active model and the corrections as they were (an installation's
+first model becomes active when it is registered, there being no other); a requeued run resumes
+from its checkpoint.
 """
 
 from __future__ import annotations
@@ -149,8 +150,16 @@ def run_training(run: TrainingRun, *, worker_id: str, stop: threading.Event | No
                 training_run_fail(run=run, error=queue.error_text(exc))
                 return True
             reached("complete", outcome=outcome)
-            training_run_complete(run=run, outcome=outcome)
-            log.info("training run %s: %s", run.pk, outcome.log)
+            try:
+                completed = training_run_complete(run=run, outcome=outcome)
+            except Exception as exc:  # e.g. the candidate failed verification, or the database went away
+                log.exception("training run %s: its outcome could not be stored", run.pk)
+                training_run_fail(run=run, error=queue.error_text(exc))
+                return True
+            if completed:
+                log.info("training run %s: %s", run.pk, outcome.log)
+            else:
+                log.warning("training run %s: the claim was lost; its outcome was not stored", run.pk)
             return True
     finally:
         queue.lease_release(TRAINING_LEASE, holder=worker_id)

@@ -79,3 +79,22 @@ def test_the_dashboard_shows_the_explanation_queue(client, staff, active_model):
     client.force_login(staff)
     page = client.get("/dashboard/").content.decode()
     assert "Explanations: 1 waiting, 0 running; the oldest has waited" in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_burst_of_requests_cannot_pass_the_cap(active_model, settings):
+    """Six requests of one client sent at once, for six predictions, queue exactly three."""
+    from reviews.services.explanations import ExplanationQueueFull, explanation_request
+    from tests.reviews.conftest import at_once
+
+    settings.SENTIMENT_EXPLAIN_MAX_PENDING = 3
+    predictions = [review_submit(text=f"film {i}", session_key="s") for i in range(6)]
+
+    def ask(prediction):
+        try:
+            return explanation_request(prediction=prediction, requester="anon:burst")[1]
+        except ExplanationQueueFull:
+            return False
+
+    assert sum(at_once(ask, [(p,) for p in predictions])) == 3
+    assert Explanation.objects.filter(requester="anon:burst").count() == 3
