@@ -36,6 +36,8 @@ key: install
 
 migrate: key
 	$(PY) manage.py migrate --noinput
+	@# A new SQLite file (and its -wal, -shm) private too.
+	$(PY) -m sentiment_site.install
 
 # The site starts at once; on a fresh installation the worker trains the first model meanwhile.
 run: migrate

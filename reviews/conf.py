@@ -68,12 +68,12 @@ class Setting:
     name: str
     group: str
     field: str
-    kind: str  # str, bool, int, float, choice, list, networks, int_list, path, rate
+    kind: str  # str, bool, auto_bool, int, float, choice, list, networks, int_list, path, rate
     default: Any
     help: str
     minimum: int | None = None
     choices: tuple[str, ...] = ()
-    # Old names still read from the environment, with a DeprecationWarning.
+    # Old names still read from the environment, with a warning.
     deprecated: tuple[str, ...] = ()
     # A path default under SENTIMENT_VAR_DIR (written relative to it).
     under_var: bool = False
@@ -99,13 +99,17 @@ class Setting:
         name = self.name
         for old in self.deprecated:
             if name not in os.environ and old in os.environ:
-                warnings.warn(f"{old} is deprecated; set {name} instead", DeprecationWarning, stacklevel=2)
+                # FutureWarning: shown by default (a DeprecationWarning is hidden outside tests).
+                warnings.warn(f"{old} is deprecated; set {name} instead", FutureWarning, stacklevel=2)
                 name = old
         if self.kind == "path":
             default = (var_dir / self.default) if self.under_var else (base / self.default)
             return env.env_path(name, default, base=base)
         if self.kind == "bool":
             return env.env_bool(name, self.default)
+        if self.kind == "auto_bool":  # "auto", or a boolean in any of env_bool's spellings
+            raw = os.environ.get(name, "").strip().lower()
+            return "auto" if raw in ("", "auto") else ("true" if env.env_bool(name, False) else "false")
         if self.kind == "int":
             return env.env_int(name, self.default, minimum=self.minimum)
         if self.kind == "float":
@@ -147,7 +151,8 @@ SETTINGS: tuple[Setting, ...] = (
        "Served over HTTPS by a TLS proxy: redirect to https, HSTS, secure cookies, X-Forwarded-Proto.",
        attr="SECURE_SSL_REDIRECT"),
     _s("DJANGO_HSTS_SECONDS", "site", "hsts_seconds", "int", 31_536_000,
-       "With DJANGO_HTTPS: how long browsers keep to https (HSTS, subdomains included; 0 = off).", minimum=0),
+       "With DJANGO_HTTPS: how long browsers keep to https (HSTS, subdomains included; 0 = off).", minimum=0,
+       attr="SECURE_HSTS_SECONDS"),
     _s("DJANGO_HSTS_PRELOAD", "site", "hsts_preload", "bool", False,
        "With DJANGO_HTTPS: ask to be on the browsers' HSTS preload list.", attr="SECURE_HSTS_PRELOAD"),
     _s("DJANGO_ALLOWED_HOSTS", "site", "allowed_hosts", "list", ("localhost", "127.0.0.1", "[::1]"),
@@ -155,9 +160,9 @@ SETTINGS: tuple[Setting, ...] = (
     _s("DJANGO_CSRF_TRUSTED_ORIGINS", "site", "csrf_trusted_origins", "list", (),
        "Origins trusted for POSTs behind a proxy, e.g. https://reviews.example.com.", attr="CSRF_TRUSTED_ORIGINS"),
     _s("DJANGO_TIME_ZONE", "site", "time_zone", "str", "UTC", "Time zone of the pages.", attr="TIME_ZONE"),
-    _s("DJANGO_SECURE_COOKIES", "site", "secure_cookies", "choice", "auto",
-       "Session and CSRF cookies only over HTTPS: auto (= DJANGO_HTTPS), true or false.",
-       choices=("auto", "true", "false")),
+    _s("DJANGO_SECURE_COOKIES", "site", "secure_cookies", "auto_bool", "auto",
+       "Session and CSRF cookies only over HTTPS: auto (= DJANGO_HTTPS), or a boolean.",
+       attr="SESSION_COOKIE_SECURE"),
     _s("DATABASE_URL", "site", "database_url", "str", "sqlite:///var/db.sqlite3",
        "SQLite file (WAL mode) by default; PostgreSQL: postgresql://user:password@host:5432/dbname."),
     _s("SENTIMENT_VAR_DIR", "site", "var_dir", "path", DEFAULT_VAR_DIR,
@@ -363,16 +368,16 @@ class Conf:
         train, validation, test = self.data.split
         return SplitSizes(train=train, validation=validation, test=test)
 
-    def signing_key(self) -> bytes:
+    def signing_key(self, *, secret: str | None = None) -> bytes:
         """The key that seals and verifies model versions: SENTIMENT_MODEL_SIGNING_KEY, else one
-        derived from SECRET_KEY (so one secret serves; rotating SECRET_KEY then needs the
-        versions re-sealed, which `manage.py seal_versions --rotate` does)."""
+        derived from SECRET_KEY (or from `secret`, a previous one: rotating SECRET_KEY needs the
+        versions re-sealed, which `manage.py seal_versions --old-secret-key-env NAME` does)."""
         from django.conf import settings
         from django.utils.crypto import salted_hmac
 
-        if self.site.model_signing_key:
+        if self.site.model_signing_key and secret is None:
             return self.site.model_signing_key.encode()
-        return salted_hmac("reviews.model-signing-key", "model store", secret=settings.SECRET_KEY).digest()
+        return salted_hmac("reviews.model-signing-key", "model store", secret=secret or settings.SECRET_KEY).digest()
 
     def rate(self, scope: str, *, authenticated: bool) -> str:
         """The rate text of a scope for a caller ("60/min", "none", or "" when not limited)."""

@@ -22,6 +22,9 @@ class ModelVersion(models.Model):
     data = models.JSONField(default=dict, blank=True, help_text="Data source, seed and split hashes.")
     train_config = models.JSONField(default=dict, blank=True)
     status_reason = models.TextField(blank=True)
+    # Registered before versions were sealed: `manage.py seal_versions` may seal it, once. A version
+    # registered later never is (an unsealed one appearing later is a forgery).
+    awaiting_seal = models.BooleanField(default=False, editable=False)
     created_at = models.DateTimeField()
     registered_at = models.DateTimeField(auto_now_add=True)
     activated_at = models.DateTimeField(null=True, blank=True)

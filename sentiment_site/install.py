@@ -19,8 +19,9 @@ def main() -> None:
     url = values["DATABASE_URL"]
     if url.startswith("sqlite:///"):
         database = Path(url.removeprefix("sqlite:///"))
-        if database.exists():
-            database.chmod(0o600)
+        for path in (database, Path(f"{database}-wal"), Path(f"{database}-shm")):
+            if path.exists():
+                path.chmod(0o600)
 
 
 if __name__ == "__main__":

@@ -123,7 +123,7 @@ def test_the_namespace_is_read_only():
 def test_a_renamed_setting_keeps_its_old_name_with_a_warning(clean_env):
     """SENTIMENT_HOLDOUT_SHARE (the old name) still sets the held-out share, with a warning."""
     clean_env.setenv("SENTIMENT_HOLDOUT_SHARE", "0.4")
-    with pytest.warns(DeprecationWarning, match="SENTIMENT_GATE_HOLDOUT_SHARE"):
+    with pytest.warns(FutureWarning, match="SENTIMENT_GATE_HOLDOUT_SHARE"):
         values = from_environment(ROOT)
     assert values["SENTIMENT_GATE_HOLDOUT_SHARE"] == 0.4
     clean_env.setenv("SENTIMENT_GATE_HOLDOUT_SHARE", "0.1")
@@ -142,3 +142,11 @@ def test_code_reads_no_undeclared_service_variable():
     unknown = {n for n in found - NAMES - internal if not n.endswith("_")}
     assert not unknown, unknown
     assert conf_module.BY_NAME.keys() == NAMES
+
+
+@pytest.mark.parametrize("raw, value", [("", "auto"), ("auto", "auto"), ("1", "true"), ("yes", "true"),
+                                        ("true", "true"), ("0", "false"), ("off", "false")])
+def test_secure_cookies_takes_auto_or_any_boolean(clean_env, raw, value):
+    """DJANGO_SECURE_COOKIES keeps accepting the boolean spellings it always did, beside auto."""
+    clean_env.setenv("DJANGO_SECURE_COOKIES", raw)
+    assert from_environment(ROOT)["DJANGO_SECURE_COOKIES"] == value

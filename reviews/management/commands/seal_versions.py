@@ -9,35 +9,57 @@ from reviews.models import ModelVersion
 
 class Command(BaseCommand):
     help = (
-        "Seal the registered model versions with this installation's signing key: versions of the "
-        "old unsealed format (after their old checks pass) or, with --old-key-env, versions sealed "
-        "with a previous key (key rotation). Versions already sealed with the current key are left."
+        "Seal model versions with this installation's signing key: once, the versions registered before "
+        "sealing existed (after their old checks pass); or, to rotate the key, every version sealed with the "
+        "previous one. Versions already sealed with the current key are checked and left as they are."
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--old-key-env", metavar="NAME",
-                            help="environment variable holding the previous signing key (key rotation)")
+        old = parser.add_mutually_exclusive_group()
+        old.add_argument("--old-key-env", metavar="NAME",
+                         help="environment variable holding the previous SENTIMENT_MODEL_SIGNING_KEY")
+        old.add_argument("--old-secret-key-env", metavar="NAME",
+                         help="environment variable holding the previous DJANGO_SECRET_KEY (when the signing "
+                              "key was derived from it)")
 
-    def handle(self, *args, old_key_env, **options):
-        key = conf.signing_key()
-        old_key = None
-        if old_key_env:
-            old_key = os.environ.get(old_key_env, "").encode()
-            if not old_key:
-                raise CommandError(f"{old_key_env} is not set")
+    def handle(self, *args, old_key_env, old_secret_key_env, **options):
+        key, old_key = conf.signing_key(), self.old_key(old_key_env, old_secret_key_env)
         failed = 0
         for version in ModelVersion.objects.order_by("created_at"):
             try:
-                if old_key is not None and registry.read_manifest(version.path).get("seal"):
-                    registry.reseal(version.path, old_key=old_key, key=key)
-                    said = "re-sealed with the new key"
-                else:
-                    said = "sealed" if registry.seal_existing(version.path, key=key) else "already sealed"
+                said = self.seal(version, key=key, old_key=old_key)
             except registry.RegistryError as exc:
                 failed += 1
-                self.stderr.write(f"{version.id}: NOT sealed: {exc}")
+                self.stderr.write(f"{version.id}: NOT sealed, it will not be loaded: {exc}")
                 continue
-            if said != "already sealed" or options["verbosity"] > 1:
-                self.stdout.write(f"{version.id}: {said}")
+            if said or options["verbosity"] > 1:
+                self.stdout.write(f"{version.id}: {said or 'sealed with the current key'}")
         if failed:
-            raise CommandError(f"{failed} version(s) could not be sealed; they will not be loaded")
+            raise CommandError(f"{failed} version(s) could not be sealed")
+
+    @staticmethod
+    def old_key(key_env: str | None, secret_env: str | None) -> bytes | None:
+        name = key_env or secret_env
+        if name is None:
+            return None
+        value = os.environ.get(name, "")
+        if not value:
+            raise CommandError(f"{name} is not set")
+        return value.encode() if key_env else conf.signing_key(secret=value)
+
+    @staticmethod
+    def seal(version: ModelVersion, *, key: bytes, old_key: bytes | None) -> str:
+        """What was done ('' when nothing needed doing)."""
+        manifest = registry.read_manifest(version.path)
+        if version.awaiting_seal and not manifest.get("seal"):
+            registry.seal_existing(version.path, key=key)
+            said = "sealed (registered before sealing existed)"
+        elif old_key is not None and manifest.get("seal", {}).get("key_id") == registry.key_id(old_key):
+            registry.reseal(version.path, old_key=old_key, key=key)
+            said = "re-sealed with the new key"
+        else:
+            registry.verify(version.path, key=key)
+            said = ""
+        if version.awaiting_seal:
+            ModelVersion.objects.filter(pk=version.pk).update(awaiting_seal=False)
+        return said
