@@ -1,5 +1,5 @@
 """Django settings. Every value that differs between machines comes from the environment: the
-service's own variables are declared once, with their types, defaults and help, in reviews/conf.py
+service's own variables are declared once, with their types, defaults and help, in reviews/conf/declarations.py
 (.env.example and the README's table list the same); nothing heavy is imported here."""
 
 from pathlib import Path
@@ -173,7 +173,7 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- The product's own settings -------------------------------------------------------------
-# SENTIMENT_MODEL_STORE, SENTIMENT_EXPLAIN_NUM_SAMPLES, ...: every one declared in reviews/conf.py
+# SENTIMENT_MODEL_STORE, SENTIMENT_EXPLAIN_NUM_SAMPLES, ...: every one declared in reviews/conf/declarations.py
 # and read grouped through `reviews.conf.conf`; SENTIMENT_RATES is the six SENTIMENT_RATE_* as
 # {scope: {"anon": rate, "user": rate}}.
 globals().update({name: value for name, value in ENV.items() if name.startswith("SENTIMENT_")})

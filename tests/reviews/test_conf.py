@@ -1,4 +1,4 @@
-"""reviews/conf.py: one declaration per setting, held equal to .env.example, the README and
+"""reviews/conf/: one declaration per setting, held equal to .env.example, the README and
 modeling's dataclasses, read lazily and reloaded when a setting changes."""
 
 import dataclasses
