@@ -1,5 +1,8 @@
 """Who is asking: a signed-in user, or an anonymous session (created on first need), from the
-client address the trusted proxies vouch for."""
+client address the trusted proxies vouch for.
+
+An anonymous visitor's session key is their cookie: whoever holds it is them. It is therefore
+never stored or shown; rows keep `session_hash(key)`, and lookups compare hashes."""
 
 from __future__ import annotations
 
@@ -7,7 +10,13 @@ import functools
 import ipaddress
 from dataclasses import dataclass
 
+from django.utils.crypto import salted_hmac
+
 from reviews.conf import conf
+
+# The HMAC's purpose: a hash made for this use is worth nothing elsewhere. The data migration
+# reviews/migrations/0008_hash_session_keys.py hashes old rows the same way.
+SESSION_HASH_PURPOSE = "reviews.session-key"
 
 # An IPv6 client usually holds a whole /64: it is one client for limits and hashes.
 IPV6_CLIENT_PREFIX = 64
@@ -29,7 +38,7 @@ class Visitor:
             return f"user:{self.user.pk}"
         from reviews.services.reviews import client_hash
 
-        return f"anon:{client_hash(self.client_ip) or self.session_key}"
+        return f"anon:{client_hash(self.client_ip) or session_hash(self.session_key)}"
 
     def as_kwargs(self) -> dict:
         return {"user": self.user, "session_key": self.session_key, "client_ip": self.client_ip}
@@ -37,6 +46,22 @@ class Visitor:
     def scope(self) -> dict:
         """The keyword arguments of the selectors that limit what this visitor may see."""
         return {"user": self.user, "session_key": self.session_key}
+
+
+def session_hash(session_key: str) -> str:
+    """What is kept of an anonymous session: an HMAC of its key under the secret key (64 hex
+    characters; "" for no session). Tells a visitor's rows apart and finds them again, and cannot
+    be used as their cookie."""
+    if not session_key:
+        return ""
+    return salted_hmac(SESSION_HASH_PURPOSE, session_key, algorithm="sha256").hexdigest()
+
+
+def reporter_key(*, user=None, session_key: str = "") -> str:
+    """Who flags, as Feedback.reporter keeps it: "user:<id>" or "session:<hash>" ("" for nobody)."""
+    if user is not None and user.is_authenticated:
+        return f"user:{user.pk}"
+    return f"session:{session_hash(session_key)}" if session_key else ""
 
 
 def visitor(request, *, create_session: bool = False) -> Visitor:

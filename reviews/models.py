@@ -75,14 +75,15 @@ class Source(models.TextChoices):
 
 
 class Review(models.Model):
-    """A text someone asked about. Who asked is a user or an anonymous session; the client IP is
-    kept only as a salted hash."""
+    """A text someone asked about. Who asked is a user or an anonymous session; the session key
+    and the client IP are kept only as salted hashes."""
 
     text = models.TextField()
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="reviews"
     )
+    # reviews.identity.session_hash(key), never the key (which works as the visitor's cookie).
     session_key = models.CharField(max_length=64, blank=True, db_index=True)
     client_hash = models.CharField(max_length=64, blank=True)
     source = models.CharField(max_length=8, choices=Source.choices, default=Source.WEB)
@@ -156,9 +157,9 @@ class Feedback(models.Model):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="feedback"
     )
-    session_key = models.CharField(max_length=64, blank=True)
+    session_key = models.CharField(max_length=64, blank=True)  # its hash, as on Review
     client_hash = models.CharField(max_length=64, blank=True)
-    # "user:<id>" or "session:<key>": who flagged, for the one-flag-per-person rule.
+    # "user:<id>" or "session:<hash of the key>": who flagged, for the one-flag-per-person rule.
     reporter = models.CharField(max_length=80)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
     reviewed_by = models.ForeignKey(

@@ -10,6 +10,7 @@ from django.db.models import Count, Exists, OuterRef, Prefetch, QuerySet, Subque
 from django.utils import timezone
 
 from reviews.conf import conf
+from reviews.identity import reporter_key, session_hash
 from reviews.models import Explanation, Feedback, ModelVersion, Prediction, Review, TrainingRun, WorkerHeartbeat, WorkStatus
 
 
@@ -22,12 +23,13 @@ def model_version_list() -> list[ModelVersion]:
 
 
 def _visible_reviews(*, user=None, session_key: str = "") -> QuerySet[Review]:
-    """Staff see every review; a signed-in user their own; an anonymous visitor their session's."""
+    """Staff see every review; a signed-in user their own; an anonymous visitor their session's
+    (rows keep the key's hash)."""
     reviews = Review.objects.all()
     if user is not None and user.is_authenticated:
         return reviews if user.is_staff else reviews.filter(user=user)
     if session_key:
-        return reviews.filter(user__isnull=True, session_key=session_key)
+        return reviews.filter(user__isnull=True, session_key=session_hash(session_key))
     return reviews.none()
 
 
@@ -87,11 +89,8 @@ def prediction_get(*, pk: int, user=None, session_key: str = "") -> Prediction |
 
 def feedback_for(*, prediction: Prediction, user=None, session_key: str = "") -> Feedback | None:
     """The visitor's own flag on a prediction, if any."""
-    if user is not None and user.is_authenticated:
-        reporter = f"user:{user.pk}"
-    elif session_key:
-        reporter = f"session:{session_key}"
-    else:
+    reporter = reporter_key(user=user, session_key=session_key)
+    if not reporter:
         return None
     return Feedback.objects.filter(prediction=prediction, reporter=reporter).first()
 

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from modeling.retrain import is_holdout
 from reviews.conf import conf
+from reviews.identity import reporter_key, session_hash
 from reviews.models import Feedback, Label, Prediction
 from reviews.services.reviews import client_hash
 
@@ -15,11 +16,10 @@ COMMENT_MAX_CHARS = 2000
 
 
 def reporter_for(*, user=None, session_key: str = "") -> str:
-    """Who flags: "user:<id>" or "session:<key>" (the one-flag-per-person rule's key)."""
-    if user is not None and user.is_authenticated:
-        return f"user:{user.pk}"
-    if session_key:
-        return f"session:{session_key}"
+    """Who flags: "user:<id>" or "session:<hash of the key>" (the one-flag-per-person rule's key)."""
+    reporter = reporter_key(user=user, session_key=session_key)
+    if reporter:
+        return reporter
     raise ValidationError("Flagging needs a signed-in user or a session (enable cookies).", code="no_identity")
 
 
@@ -50,7 +50,7 @@ def feedback_flag(
                 corrected_label=label,
                 comment=comment,
                 user=owner,
-                session_key="" if owner else session_key,
+                session_key="" if owner else session_hash(session_key),
                 client_hash=client_hash(client_ip),
                 reporter=reporter,
             )

@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils.crypto import salted_hmac
 
 from reviews.conf import conf
+from reviews.identity import session_hash
 from reviews.models import Prediction, Review, Source
 
 
@@ -72,11 +73,12 @@ def review_submit_many(
     per_text_ms = latency_ms / max(1, len(texts))
     hashed = client_hash(client_ip)
     owner = user if user is not None and user.is_authenticated else None
+    session = "" if owner else session_hash(session_key)
     with transaction.atomic():
         predictions = []
         for text, result in zip(texts, results):
             review = Review.objects.create(
-                text=text, user=owner, session_key="" if owner else session_key, client_hash=hashed, source=source
+                text=text, user=owner, session_key=session, client_hash=hashed, source=source
             )
             predictions.append(
                 Prediction.objects.create(

@@ -1,0 +1,114 @@
+"""Issue 18's smaller reproductions: stored session keys, what anonymous health shows, a batch
+over the caller's whole budget, and ensure_superuser's checks."""
+
+import importlib
+
+import pytest
+from django.urls import reverse
+from rest_framework.test import APIClient
+
+from reviews import selectors
+from reviews.identity import Visitor, session_hash
+from reviews.models import Explanation, Feedback, Review
+from reviews.services.feedback import feedback_flag
+from reviews.services.reviews import review_submit
+
+pytestmark = pytest.mark.django_db
+
+
+def api_url(name, *args):
+    return reverse(f"api:{name}", args=args)
+
+
+def other(label: str) -> str:
+    return "negative" if label == "positive" else "positive"
+
+
+# --- Reporter identity: an HMAC of the session key, never the key -----------------------------
+
+
+def stored_identities() -> list[str]:
+    rows = list(Review.objects.values_list("session_key", flat=True))
+    for session_key, reporter in Feedback.objects.values_list("session_key", "reporter"):
+        rows += [session_key, reporter]
+    return rows
+
+
+def test_pages_store_no_session_key_and_the_visitor_still_sees_their_flag(client, active_model):
+    """A review and flag from the site keep only the key's HMAC; the visitor still sees both."""
+    location = client.post(reverse("home"), {"text": "wonderful superb film"})["Location"]
+    review = Review.objects.get()
+    client.post(reverse("review-flag", args=[review.pk]), {"label": other(review.latest_prediction.label)})
+    key = client.session.session_key
+    assert key and not any(key in value for value in stored_identities())
+    assert review.session_key == session_hash(key) and Feedback.objects.get().reporter == f"session:{session_hash(key)}"
+    page = client.get(location)
+    assert page.status_code == 200 and b"Pending" in page.content
+    assert b"wonderful superb film" in client.get(reverse("history")).content
+
+
+def test_the_api_stores_no_session_key_and_the_caller_still_sees_its_reviews(active_model):
+    """An anonymous API caller's review and flag keep no session key; it still lists and flags them."""
+    anonymous = APIClient()
+    body = anonymous.post(api_url("reviews"), {"text": "a superb film"}, format="json").json()
+    flag = anonymous.post(api_url("prediction-flag", body["prediction"]["id"]),
+                          {"label": other(body["prediction"]["label"])}, format="json")
+    assert flag.status_code == 201, flag.content
+    key = anonymous.session.session_key
+    assert key and not any(key in value for value in stored_identities())
+    assert [r["id"] for r in anonymous.get(api_url("reviews")).json()["results"]] == [body["id"]]
+    assert APIClient().get(api_url("reviews")).json()["count"] == 0
+
+
+def test_one_flag_per_session_still_holds(active_model):
+    """The one-flag-per-person rule compares hashes: the same session's second flag is the first."""
+    prediction = review_submit(text="loved it", session_key="key-one")
+    first, _ = feedback_flag(prediction=prediction, label=other(prediction.label), session_key="key-one")
+    again, created = feedback_flag(prediction=prediction, label=other(prediction.label), session_key="key-one")
+    assert not created and again.pk == first.pk
+    assert selectors.feedback_for(prediction=prediction, session_key="key-one") == first
+    assert selectors.feedback_for(prediction=prediction, session_key="key-two") is None
+
+
+def test_the_admin_shows_no_usable_session_key(client, active_model, staff):
+    """The admin's review and flag pages show no visitor's session key."""
+    visitor_client = client.__class__()
+    visitor_client.post(reverse("home"), {"text": "wonderful superb film"})
+    review = Review.objects.get()
+    visitor_client.post(reverse("review-flag", args=[review.pk]), {"label": other(review.latest_prediction.label)})
+    key = visitor_client.session.session_key
+    client.force_login(staff)
+    pages = [reverse("admin:reviews_review_change", args=[review.pk]),
+             reverse("admin:reviews_feedback_change", args=[Feedback.objects.get().pk]),
+             reverse("admin:reviews_feedback_changelist")]
+    for page in pages:
+        response = client.get(page)
+        assert response.status_code == 200 and key.encode() not in response.content
+
+
+def test_the_rate_key_of_an_anonymous_session_is_not_its_key():
+    """Without a client address the rate-limit key (stored in a table) uses the key's HMAC."""
+    assert "the-key" not in Visitor(user=None, session_key="the-key", client_ip=None).rate_key
+
+
+def test_the_data_migration_replaces_stored_keys_by_their_hash(active_model, member):
+    """Rows written before keep working: the migration rewrites their keys to the HMAC."""
+    from django.apps import apps
+
+    prediction = review_submit(text="loved it")
+    Review.objects.filter(pk=prediction.review_id).update(session_key="old-key")
+    label = other(prediction.label)
+    Feedback.objects.create(prediction=prediction, predicted_label=prediction.label, corrected_label=label,
+                            session_key="old-key", reporter="session:old-key")
+    Feedback.objects.create(prediction=prediction, predicted_label=prediction.label, corrected_label=label,
+                            user=member, reporter=f"user:{member.pk}")
+    explanation = Explanation.objects.create(prediction=prediction, model_version_id=prediction.model_version_id,
+                                             requester="anon:old-key")
+    migration = importlib.import_module("reviews.migrations.0008_hash_session_keys")
+    migration.hash_session_keys(apps, None)
+    assert "old-key" not in " ".join(stored_identities())
+    assert selectors.review_get(pk=prediction.review_id, session_key="old-key") is not None
+    assert selectors.feedback_for(prediction=prediction, session_key="old-key").session_key == session_hash("old-key")
+    assert Feedback.objects.filter(reporter=f"user:{member.pk}").exists()
+    explanation.refresh_from_db()
+    assert explanation.requester == Visitor(user=None, session_key="old-key", client_ip=None).rate_key
