@@ -178,17 +178,21 @@ ACTIVATE_EXAMPLES = [
     response_example("Now active", MODEL_DETAIL, description="Every web process switches within seconds."),
 ]
 HEALTH_EXAMPLES = [
+    response_example("Anonymous caller", {"status": "ok", "database": True},
+                     description="Without staff credentials: the status only."),
     response_example("Healthy", {"status": "ok", "database": True, "active_version": VERSION,
                                  "loaded_version": VERSION, "active_loaded": True, "pid": 4242, "load_error": None,
                                  "worker": {"alive": True, "workers": [{"id": "host:4300:1a2b3c",
-                                            "last_seen": "2026-11-29T12:00:05Z", "doing": ""}]}}),
+                                            "last_seen": "2026-11-29T12:00:05Z", "doing": ""}]}},
+                     description="As staff (session or token) see it."),
     response_example("Before the first request", {"status": "ok", "database": True, "active_version": VERSION,
                                                   "loaded_version": None, "active_loaded": False, "pid": 4242,
                                                   "load_error": None, "worker": {"alive": False, "workers": []}},
                      description="Processes load the model on first use."),
     response_example("Database down", {"status": "error", "database": False, "active_version": None,
                                        "loaded_version": VERSION, "active_loaded": False, "pid": 4242,
-                                       "load_error": None, "worker": None}, status=503),
+                                       "load_error": None, "worker": None}, status=503,
+                     description="As staff see it; anonymous callers get the status and database fields."),
 ]
 
 EXPLANATION_RESULT = {

@@ -1,7 +1,9 @@
-"""GET /api/v1/health: is the service up, which version is active, which one this process serves."""
+"""GET /api/v1/health: is the service up; for staff also which version is active, which one this
+process serves, and the workers (host names, pids: not for everyone's eyes)."""
 
+from django.db import DatabaseError
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
@@ -26,32 +28,63 @@ class HealthWorkerSerializer(serializers.Serializer):
         ref_name = "HealthWorker"
 
 
+STAFF_ONLY = "Staff only."
+
+
+def is_staff(request) -> bool:
+    """Whether the caller is signed-in staff. Never fails: a wrong token or a database that is
+    down makes the caller anonymous here, so the probe still answers (200, or 503)."""
+    try:
+        user = request.user
+    except (exceptions.APIException, DatabaseError):
+        return False
+    return bool(user and user.is_authenticated and user.is_active and user.is_staff)
+
+
 class HealthApi(ApiView):
     permission_classes = [AllowAny]
-    # No authentication: a health probe must not depend on the session store or a token.
-    authentication_classes = []
 
-    class OutputSerializer(serializers.Serializer):
+    class PublicOutputSerializer(serializers.Serializer):
+        # What everyone sees.
         status = serializers.ChoiceField(choices=[("ok", "ok"), ("error", "error")])
         database = serializers.BooleanField(help_text="The database answered.")
+
+    class OutputSerializer(PublicOutputSerializer):
+        # The schema's one answer: the public fields, and (optional) those staff see too.
         active_version = serializers.CharField(
-            allow_null=True, help_text="The active model version (null before the first)."
+            required=False, allow_null=True, help_text=f"The active model version (null before the first). {STAFF_ONLY}"
         )
-        loaded_version = serializers.CharField(allow_null=True, help_text="The version this process has loaded.")
-        active_loaded = serializers.BooleanField(help_text="This process serves the active version.")
-        pid = serializers.IntegerField(help_text="The process that answered (each web process loads its own model).")
+        loaded_version = serializers.CharField(
+            required=False, allow_null=True, help_text=f"The version this process has loaded. {STAFF_ONLY}"
+        )
+        active_loaded = serializers.BooleanField(
+            required=False, help_text=f"This process serves the active version. {STAFF_ONLY}"
+        )
+        pid = serializers.IntegerField(
+            required=False, help_text=f"The process that answered (each web process loads its own model). {STAFF_ONLY}"
+        )
         load_error = serializers.CharField(
-            allow_null=True, help_text="Why this process could not load the active version (it serves the old one)."
+            required=False, allow_null=True,
+            help_text=f"Why this process could not load the active version (it serves the old one). {STAFF_ONLY}",
         )
-        worker = HealthWorkerSerializer(allow_null=True, help_text="Background workers seen recently (null if the database is down).")
+        worker = HealthWorkerSerializer(
+            required=False, allow_null=True,
+            help_text=f"Background workers seen recently (null if the database is down). {STAFF_ONLY}",
+        )
 
         class Meta:
             ref_name = "Health"
 
+    def perform_authentication(self, request):
+        # Lazily, in is_staff(): DRF's eager check would answer a wrong token with a 401, and
+        # a database that is down with a 500, where a probe needs its 503.
+        pass
+
     @extend_schema(
         operation_id="health",
         summary="Is the service up?",
-        description="200 while the database answers, 503 when it does not.",
+        description="200 while the database answers, 503 when it does not. Anonymous callers get `status` and "
+                    "`database` only; staff (session or token) every field.",
         responses={200: OutputSerializer, 503: OutputSerializer},
         examples=docs.HEALTH_EXAMPLES,
         tags=["health"],
@@ -59,4 +92,5 @@ class HealthApi(ApiView):
     def get(self, request):
         report = selectors.system_health()
         body = {**report, "status": "ok" if report["database"] else "error"}
-        return Response(self.OutputSerializer(body).data, status=status.HTTP_200_OK if report["database"] else 503)
+        serializer = self.OutputSerializer if is_staff(request) else self.PublicOutputSerializer
+        return Response(serializer(body).data, status=status.HTTP_200_OK if report["database"] else 503)

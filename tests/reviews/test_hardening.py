@@ -12,6 +12,7 @@ from reviews.identity import Visitor, session_hash
 from reviews.models import Explanation, Feedback, Review
 from reviews.services.feedback import feedback_flag
 from reviews.services.reviews import review_submit
+from tests.reviews.conftest import token_client
 
 pytestmark = pytest.mark.django_db
 
@@ -112,3 +113,54 @@ def test_the_data_migration_replaces_stored_keys_by_their_hash(active_model, mem
     assert Feedback.objects.filter(reporter=f"user:{member.pk}").exists()
     explanation.refresh_from_db()
     assert explanation.requester == Visitor(user=None, session_key="old-key", client_ip=None).rate_key
+
+
+# --- Health: anonymous callers get the status only --------------------------------------------
+
+
+def test_anonymous_health_shows_only_the_status(api, active_model):
+    """Anonymous GET /health answers status and database, no pid, worker or version detail."""
+    from django.utils import timezone
+
+    from reviews.worker import queue
+
+    queue.heartbeat(worker_id="host-name:4242:abc", started_at=timezone.now())
+    response = api.get(api_url("health"))
+    assert response.status_code == 200 and response.json() == {"status": "ok", "database": True}
+    assert b"host-name" not in response.content
+
+
+def test_staff_health_shows_every_detail(staff, active_model):
+    """Staff (token or session) see the versions, the pid and the workers."""
+    from django.utils import timezone
+
+    from reviews.worker import queue
+
+    queue.heartbeat(worker_id="host-name:4242:abc", started_at=timezone.now())
+    body = token_client(staff).get(api_url("health")).json()
+    assert body["active_version"] == active_model.id and "pid" in body
+    assert body["worker"]["workers"][0]["id"] == "host-name:4242:abc"
+    session = APIClient()
+    session.force_login(staff)
+    assert "pid" in session.get(api_url("health")).json()
+
+
+def test_members_and_bad_tokens_get_the_anonymous_health(member, db):
+    """A signed-in non-staff user, or a wrong token, sees the status only (never a 401)."""
+    bad = APIClient()
+    bad.credentials(HTTP_AUTHORIZATION="Token not-a-token")
+    for client in (token_client(member), bad):
+        response = client.get(api_url("health"))
+        assert response.status_code == 200 and set(response.json()) == {"status", "database"}
+
+
+def test_anonymous_health_is_503_when_the_database_is_down(api, monkeypatch):
+    """With the database down anonymous callers get a 503 with the status only."""
+    from django.db import OperationalError
+
+    def down():
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr("reviews.selectors.model_version_active", down)
+    response = api.get(api_url("health"))
+    assert response.status_code == 503 and response.json() == {"status": "error", "database": False}
