@@ -55,6 +55,8 @@ class Decision:
     retry_after: int
     limit: int
     used: int
+    # The request costs more than the whole budget: waiting does not help, it never passes.
+    over_budget: bool = False
 
 
 def hit(scope: str, ident: str, *, authenticated: bool, cost: int = 1) -> Decision:
@@ -87,7 +89,7 @@ def hit_rate(rate: Rate | None, name: str, *, cost: int = 1) -> Decision:
     window_end = (window + 1) * rate.period_s
     retry_after = max(1, int(window_end - now + 0.999))
     if cost > rate.count:
-        return Decision(False, retry_after, rate.count, 0)
+        return Decision(False, retry_after, rate.count, 0, over_budget=True)
     counter = counters()
     key = f"rl:{name}:{rate.period_s}:{window}"
     used = counter.add(key, cost, expires_at=window_end + GRACE_S)

@@ -164,3 +164,24 @@ def test_anonymous_health_is_503_when_the_database_is_down(api, monkeypatch):
     monkeypatch.setattr("reviews.selectors.model_version_active", down)
     response = api.get(api_url("health"))
     assert response.status_code == 503 and response.json() == {"status": "error", "database": False}
+
+
+# --- A batch larger than the caller's whole budget -------------------------------------------
+
+
+def test_a_batch_over_the_whole_budget_is_a_400_that_says_so(api, active_model, settings):
+    """61 texts against an anonymous 60/min budget can never pass: 400 batch_over_budget, no Retry-After."""
+    settings.SENTIMENT_RATES = {**settings.SENTIMENT_RATES, "predict": {"anon": "60/min", "user": "600/min"}}
+    response = api.post(api_url("predict"), {"texts": [f"film {i}" for i in range(61)]}, format="json")
+    assert response.status_code == 400 and "Retry-After" not in response
+    assert response.json()["error"]["code"] == "batch_over_budget"
+    assert "60/min" in response.json()["error"]["message"]
+    assert api.post(api_url("predict"), {"texts": [f"film {i}" for i in range(60)]}, format="json").status_code == 200
+    assert api.post(api_url("predict"), {"texts": ["one more"]}, format="json").status_code == 429
+
+
+def test_a_batch_over_a_tier_is_a_400_too(api, active_model, settings):
+    """With tiers, a batch larger than the smallest one can never pass either."""
+    settings.SENTIMENT_RATES = {**settings.SENTIMENT_RATES, "predict": {"anon": "100/min,10/s", "user": "600/min"}}
+    response = api.post(api_url("predict"), {"texts": [f"film {i}" for i in range(11)]}, format="json")
+    assert response.status_code == 400 and response.json()["error"]["code"] == "batch_over_budget"
