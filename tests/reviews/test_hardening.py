@@ -4,6 +4,7 @@ over the caller's whole budget, and ensure_superuser's checks."""
 import importlib
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.urls import reverse
 from rest_framework.test import APIClient
 
@@ -185,3 +186,40 @@ def test_a_batch_over_a_tier_is_a_400_too(api, active_model, settings):
     settings.SENTIMENT_RATES = {**settings.SENTIMENT_RATES, "predict": {"anon": "100/min,10/s", "user": "600/min"}}
     response = api.post(api_url("predict"), {"texts": [f"film {i}" for i in range(11)]}, format="json")
     assert response.status_code == 400 and response.json()["error"]["code"] == "batch_over_budget"
+
+
+# --- ensure_superuser -----------------------------------------------------------------------
+
+
+def test_ensure_superuser_refuses_a_weak_password(monkeypatch, django_user_model):
+    """A password the validators refuse is a CommandError naming the problems; nothing is created."""
+    monkeypatch.setenv("DJANGO_SUPERUSER_USERNAME", "boss")
+    monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", "1234")
+    with pytest.raises(CommandError, match="too short") as refused:
+        call_command("ensure_superuser")
+    assert "entirely numeric" in str(refused.value)
+    assert not django_user_model.objects.filter(username="boss").exists()
+
+
+def test_ensure_superuser_does_not_promote_an_existing_account_without_force(monkeypatch, django_user_model):
+    """An existing non-staff account is refused unless --force; with it, it is promoted."""
+    django_user_model.objects.create_user("someone", password="their-own-pw-1")
+    monkeypatch.setenv("DJANGO_SUPERUSER_USERNAME", "someone")
+    monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", "a-new-long-pw-9")
+    with pytest.raises(CommandError, match="--force"):
+        call_command("ensure_superuser")
+    user = django_user_model.objects.get(username="someone")
+    assert not user.is_staff and not user.is_superuser and user.check_password("their-own-pw-1")
+    call_command("ensure_superuser", force=True)
+    user.refresh_from_db()
+    assert user.is_staff and user.is_superuser and user.check_password("a-new-long-pw-9")
+
+
+def test_ensure_superuser_does_not_promote_a_staff_account_without_force(monkeypatch, django_user_model):
+    """A staff account with limited permissions is not silently made a superuser either."""
+    django_user_model.objects.create_user("moderator", password="their-own-pw-1", is_staff=True)
+    monkeypatch.setenv("DJANGO_SUPERUSER_USERNAME", "moderator")
+    monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", "a-new-long-pw-9")
+    with pytest.raises(CommandError, match="--force"):
+        call_command("ensure_superuser")
+    assert not django_user_model.objects.get(username="moderator").is_superuser
