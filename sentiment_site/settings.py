@@ -125,10 +125,20 @@ CONTENT_SECURITY_POLICY = (
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "json": {"()": "sentiment_site.logs.JsonFormatter"},
+    },
+    "filters": {"busy_job_skips": {"()": "sentiment_site.logs.BusyJobSkips"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": ENV["SENTIMENT_LOG_FORMAT"]}},
     "root": {"handlers": ["console"], "level": ENV["SENTIMENT_LOG_LEVEL"]},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # APScheduler says "Running job ..." and "... executed successfully" at INFO on every
+        # tick (several a second): shown only when debugging. The worker logs the work itself.
+        "apscheduler": {"level": "DEBUG" if ENV["SENTIMENT_LOG_LEVEL"].upper() == "DEBUG" else "WARNING"},
+        "apscheduler.scheduler": {"filters": ["busy_job_skips"]},
+    },
 }
 
 # --- The REST API (reviews/api/) -----------------------------------------------------------

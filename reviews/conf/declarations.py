@@ -161,6 +161,8 @@ SETTINGS: tuple[Setting, ...] = (
     _s("SENTIMENT_CACHE_DIR", "site", "cache_dir", "path", "cache",
        "Caches (frozen-layer outputs, datasets); safe to delete.", under_var=True),
     _s("SENTIMENT_LOG_LEVEL", "site", "log_level", "str", "INFO", "Log level of every process."),
+    _s("SENTIMENT_LOG_FORMAT", "site", "log_format", "choice", "plain",
+       "plain, or json: one JSON object a line (time, level, logger, message, exception).", choices=("plain", "json")),
     _s("REDIS_URL", "site", "redis_url", "str", "",
        "Redis for rate limits and the cache, e.g. redis://127.0.0.1:6379/0; empty = the database.",
        attr="REDIS_URL"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from django.db import close_old_connections
 from django.utils import timezone
@@ -23,16 +24,33 @@ THREADS = 4
 
 def scheduled(job):
     """Wrap a job for the scheduler's threads: fresh database connections around each run (a
-    long-lived worker must not keep a connection the database has dropped)."""
+    long-lived worker must not keep a connection the database has dropped), and its log lines.
+
+    Most ticks find nothing to do: they log at DEBUG only. A run that did work (returned a
+    positive count, or what it made) is one INFO line with its start and length; one that
+    raised is one ERROR line with its name, worker and traceback (the next tick tries again)."""
+    name = job.__name__
 
     def run(**kwargs):
         close_old_connections()
+        started_at, started = timezone.now(), time.monotonic()
+        context = f" (worker {kwargs['worker_id']})" if "worker_id" in kwargs else ""
+        log.debug("job %s started%s", name, context)
         try:
-            return job(**kwargs)
+            result = job(**kwargs)
+        except Exception:
+            log.exception("job %s failed%s, started at %s", name, context, started_at.strftime("%H:%M:%S"))
+            return None
         finally:
             close_old_connections()
+        seconds = time.monotonic() - started
+        if result:
+            log.info("job %s started at %s, done in %.1f s: %s", name, started_at.strftime("%H:%M:%S"), seconds, result)
+        else:
+            log.debug("job %s: nothing to do (%.2f s)", name, seconds)
+        return result
 
-    run.__name__ = job.__name__
+    run.__name__ = name
     return run
 
 
