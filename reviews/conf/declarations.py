@@ -206,6 +206,8 @@ SETTINGS: tuple[Setting, ...] = (
        "Training lease length (renewed while training).", minimum=5),
     _s("SENTIMENT_WORKER_ALIVE_SECONDS", "worker", "alive_seconds", "int", 30,
        "A worker not seen for this long is shown as down.", minimum=5),
+    _s("SENTIMENT_RETENTION_DAYS", "worker", "retention_days", "int", 0,
+       "Reviews older are deleted daily, except those an approved or pending flag keeps; 0 = keep all.", minimum=0),
     # --- Explanations (LIME)
     _from(ExplainConfig, "SENTIMENT_EXPLAIN_NUM_SAMPLES", "explain", "num_samples", "int",
           "Perturbed texts per explanation.", minimum=10),

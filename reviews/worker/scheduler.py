@@ -2,7 +2,8 @@
 
 Each job has its own thread, so a long training run does not hold up quick requested work:
 heartbeat every 5 s, training runs every 5 s, explanations every second (people wait on a page),
-the active explainer prepared every 30 s, and the retrain check on SENTIMENT_RETRAIN_CRON.
+the active explainer prepared every 30 s, the retrain check on SENTIMENT_RETRAIN_CRON, and the
+retention job daily (expired sessions and rate counters, reviews past SENTIMENT_RETENTION_DAYS).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from datetime import timedelta
 
 from django.db import close_old_connections
 from django.utils import timezone
@@ -69,6 +71,15 @@ def clean_store() -> None:
         log.info("removed %s, left by an interrupted save", path)
 
 
+def retention() -> str:
+    """The daily retention job (reviews.services.retention): what it deleted, "" for nothing."""
+    from reviews.services.retention import retention_run
+
+    done = retention_run(days=conf.worker.retention_days)
+    names = {"rate_counters": "expired rate counter(s)", "reviews": "review(s) past the retention period"}
+    return ", ".join(f"{count} {names[kind]}" for kind, count in done.items() if count)
+
+
 def build(*, worker_id: str, started_at, stop: threading.Event):
     """The scheduler with every job added, and its executor (to wait for running jobs)."""
     from apscheduler.executors.pool import ThreadPoolExecutor
@@ -88,6 +99,9 @@ def build(*, worker_id: str, started_at, stop: threading.Event):
     every(5, training.process_training_runs, "training-runs", worker_id=worker_id, stop=stop)
     every(1, explanations.process_explanations, "explanations", worker_id=worker_id, stop=stop)
     every(30, explanations.prepare_explainer, "explainer")
+    # Daily, first a minute after the start (a worker restarted every day still runs it).
+    scheduler.add_job(scheduled(retention), "interval", days=1, id="retention",
+                      next_run_time=now + timedelta(minutes=1), **common)
     scheduler.add_job(scheduled(training.maybe_schedule_retrain),
                       CronTrigger.from_crontab(conf.retrain.cron, timezone="UTC"), id="retrain-check", **common)
     return scheduler, executor
