@@ -15,6 +15,7 @@ import pytest
 from django.conf import settings
 
 from reviews.models import ModelVersion
+from reviews.services.accounts import api_token_issue
 from reviews.services.model_versions import model_version_activate, model_version_register
 from tests.reviews.conftest import database_url
 
@@ -28,9 +29,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def get_json(url: str, data: dict | None = None):
+def get_json(url: str, data: dict | None = None, token: str = ""):
     body = json.dumps(data).encode() if data is not None else None
-    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json", "Connection": "close"})
+    headers = {"Content-Type": "application/json", "Connection": "close"}
+    if token:
+        headers["Authorization"] = f"Token {token}"
+    request = urllib.request.Request(url, data=body, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, json.loads(response.read())
@@ -62,13 +66,14 @@ def site(model_store, tmp_path):
         process.wait()
 
 
-def poll_health(base: str, until, timeout: float) -> dict[int, dict]:
-    """Ask /api/v1/health repeatedly; returns the last answer per web worker pid once `until` holds."""
+def poll_health(base: str, until, timeout: float, token: str) -> dict[int, dict]:
+    """Ask /api/v1/health (as staff: the pid and loaded version are staff details) repeatedly;
+    returns the last answer per web worker pid once `until` holds."""
     seen: dict[int, dict] = {}
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            code, body = get_json(f"{base}/api/v1/health")
+            code, body = get_json(f"{base}/api/v1/health", token=token)
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             time.sleep(0.2)
             continue
@@ -80,17 +85,18 @@ def poll_health(base: str, until, timeout: float) -> dict[int, dict]:
     raise AssertionError(f"condition not met within {timeout} s; last answers: {seen}")
 
 
-def test_both_web_workers_switch_to_a_newly_activated_version(model_store, site):
+def test_both_web_workers_switch_to_a_newly_activated_version(model_store, site, staff):
     """After activation, both gunicorn workers answer with the new version within seconds,
     predictions keep succeeding meanwhile, and Ctrl-C stops everything cleanly."""
     base, process, log = site
+    token = api_token_issue(user=staff).key
     first = model_version_register(version_id=model_store[0].id)
     second = model_version_register(version_id=model_store[1].id)
 
     def all_on(version_id):
         return lambda seen: len(seen) >= 2 and all(b["loaded_version"] == version_id for b in seen.values())
 
-    before = poll_health(base, all_on(first.id), timeout=90)
+    before = poll_health(base, all_on(first.id), timeout=90, token=token)
     assert len(before) == 2
     model_version_activate(version=ModelVersion.objects.get(pk=second.id))
     started = time.monotonic()
@@ -100,7 +106,7 @@ def test_both_web_workers_switch_to_a_newly_activated_version(model_store, site)
         code, body = get_json(f"{base}/api/v1/predict", {"text": "great film"})
         if code != 200:
             failures.append((code, body))
-        code, health = get_json(f"{base}/api/v1/health")
+        code, health = get_json(f"{base}/api/v1/health", token=token)
         seen[health["pid"]] = health
         if set(seen) >= set(before) and all(seen[pid]["loaded_version"] == second.id for pid in before):
             break

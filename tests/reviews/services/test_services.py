@@ -2,6 +2,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
+from reviews.identity import session_hash
 from reviews.models import Feedback, Prediction, Review
 from reviews.services.reviews import NoActiveModel, review_submit, review_submit_many
 from reviews.services.feedback import feedback_approve, feedback_flag, feedback_reject
@@ -16,7 +17,7 @@ def test_review_submit_stores_review_and_prediction_with_its_version(active_mode
     assert p.label in ("negative", "positive") and 0.5 <= p.confidence <= 1.0
     assert abs(p.prob_negative + p.prob_positive - 1.0) < 1e-6 and p.latency_ms >= 0
     review = Review.objects.get()
-    assert review.session_key == "s1" and review.client_hash and "10.1.2.3" not in review.client_hash
+    assert review.session_key == session_hash("s1") and review.client_hash and "10.1.2.3" not in review.client_hash
 
 
 def test_review_submit_without_a_model_raises_no_active_model(db):
