@@ -174,7 +174,7 @@ def system_health() -> dict:
 
     # `pid` tells apart the web processes behind one address: each has its own loaded version.
     report = {"database": False, "active_version": None, "loaded_version": holder.version_id, "active_loaded": False,
-              "pid": os.getpid(), "load_error": None, "worker": None}
+              "pid": os.getpid(), "load_error": None, "worker": None, "explanations": None}
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
@@ -191,6 +191,7 @@ def system_health() -> dict:
         "alive": bool(alive),
         "workers": [{"id": w.worker_id, "last_seen": w.last_seen.isoformat(), "doing": w.doing} for w in alive],
     }
+    report["explanations"] = explanation_queue()
     return report
 
 

@@ -31,6 +31,16 @@ class HealthWorkerSerializer(serializers.Serializer):
 STAFF_ONLY = "Staff only."
 
 
+class ExplanationQueueSerializer(serializers.Serializer):
+    pending = serializers.IntegerField(help_text="Waiting for the worker.")
+    running = serializers.IntegerField()
+    oldest_wait_s = serializers.FloatField(allow_null=True, help_text="How long the oldest waiting one has waited.")
+    recent_wait_p50_s = serializers.FloatField(allow_null=True, help_text="Median request-to-result time, last 50.")
+
+    class Meta:
+        ref_name = "HealthExplanationQueue"
+
+
 def is_staff(request) -> bool:
     """Whether the caller is signed-in staff. Never fails: a wrong token or a database that is
     down makes the caller anonymous here, so the probe still answers (200, or 503)."""
@@ -70,6 +80,10 @@ class HealthApi(ApiView):
         worker = HealthWorkerSerializer(
             required=False, allow_null=True,
             help_text=f"Background workers seen recently (null if the database is down). {STAFF_ONLY}",
+        )
+        explanations = ExplanationQueueSerializer(
+            required=False, allow_null=True,
+            help_text=f"The explanation queue (null if the database is down). {STAFF_ONLY}",
         )
 
         class Meta:

@@ -98,3 +98,12 @@ def test_a_burst_of_requests_cannot_pass_the_cap(active_model, settings):
 
     assert sum(at_once(ask, [(p,) for p in predictions])) == 3
     assert Explanation.objects.filter(requester="anon:burst").count() == 3
+
+
+def test_staff_health_shows_the_explanation_queue(staff_api, active_model):
+    """GET /api/v1/health as staff reports the explanation queue's depth and waits."""
+    from reviews.services.explanations import explanation_request
+
+    explanation_request(prediction=review_submit(text="a film", session_key="s"))
+    queue = staff_api.get("/api/v1/health").json()["explanations"]
+    assert queue["pending"] == 1 and queue["running"] == 0 and queue["oldest_wait_s"] >= 0
