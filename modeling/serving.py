@@ -4,6 +4,7 @@ swaps versions. The holder is told which version should be active; it never asks
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 import warnings
@@ -155,8 +156,6 @@ class Predictor:
     def reading_window(self, text: str) -> list[tuple[int, int]]:
         """The character ranges of `text` this version reads (whole words): all of it, or, for a
         text longer than max_length tokens, its head and tail as `encode` keeps them."""
-        import re
-
         words = [(m.start(), m.end()) for m in re.finditer(r"\S+", text)]
         counts = [len(ids) for ids in self.tokenizer([clean_text(text[a:b]) or "." for a, b in words],
                                                      add_special_tokens=False, verbose=False)["input_ids"]] if words else []

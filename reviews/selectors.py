@@ -167,9 +167,11 @@ def feedback_get(*, pk: int) -> Feedback | None:
     return feedback_list().filter(pk=pk).first()
 
 
-def system_health() -> dict:
+def system_health(*, details: bool = True) -> dict:
     """Whether the database answers, which version is active, and which one this process has
-    loaded. Never raises: a health check reports a broken database, it does not fail with it."""
+    loaded; with `details` (staff), the workers and the explanation queue too, which a frequent
+    anonymous probe need not pay for. Never raises: a health check reports a broken database,
+    it does not fail with it."""
     from reviews.predictor import holder  # pulls in the model libraries: only when asked
 
     # `pid` tells apart the web processes behind one address: each has its own loaded version.
@@ -186,6 +188,8 @@ def system_health() -> dict:
     if active is not None:
         # Set when this process could not load the active version and still serves an older one.
         report["load_error"] = holder.last_error.get(active.id)
+    if not details:
+        return report
     alive = workers_alive()
     report["worker"] = {
         "alive": bool(alive),

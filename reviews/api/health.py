@@ -104,7 +104,8 @@ class HealthApi(ApiView):
         tags=["health"],
     )
     def get(self, request):
-        report = selectors.system_health()
+        staff = is_staff(request)
+        report = selectors.system_health(details=staff)
         body = {**report, "status": "ok" if report["database"] else "error"}
-        serializer = self.OutputSerializer if is_staff(request) else self.PublicOutputSerializer
+        serializer = self.OutputSerializer if staff else self.PublicOutputSerializer
         return Response(serializer(body).data, status=status.HTTP_200_OK if report["database"] else 503)

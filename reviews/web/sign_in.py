@@ -15,7 +15,8 @@ from django.contrib.auth.views import PasswordResetView
 from django.core.exceptions import ValidationError
 
 from reviews import ratelimit
-from reviews.identity import client_group, client_ip
+from reviews.identity import client_ip
+from reviews.services.reviews import client_hash
 
 
 def wait_text(seconds: int) -> str:
@@ -26,7 +27,13 @@ def wait_text(seconds: int) -> str:
 def _who(request, username: str) -> list[tuple[str, str]]:
     """The budgets a sign-in attempt counts against: its username's (hashed) and its address's."""
     name = hashlib.sha256(username.strip().casefold().encode()).hexdigest()[:32]
-    return [("login_user", name), ("login_addr", client_group(client_ip(request) or "unknown"))]
+    return [("login_user", name), ("login_addr", _address(request))]
+
+
+def _address(request) -> str:
+    """The client's address as the limits count it: its salted hash (IPv4, or the IPv6 /64), as
+    everywhere else addresses are kept."""
+    return client_hash(client_ip(request)) or "unknown"
 
 
 class LimitedSignIn:
@@ -64,7 +71,7 @@ class LimitedPasswordResetView(PasswordResetView):
     """Password-reset mail, at most SENTIMENT_RATE_PASSWORD_RESET per client address."""
 
     def form_valid(self, form):
-        ident = client_group(client_ip(self.request) or "unknown")
+        ident = _address(self.request)
         decision = ratelimit.hit("password_reset", ident, authenticated=False)
         if not decision.allowed:
             form.add_error("email", f"Too many reset requests; try again in {wait_text(decision.retry_after)}.")

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+from modeling import registry
 from modeling.config import PROFILES, TrainConfig
 from modeling.pipeline import BuildOptions, DataOrigin, build_version
 from modeling.train import TrainingInterrupted
@@ -93,8 +94,6 @@ def train_and_register(
 ):
     """Train a version on the installation's data into its store, and register it (what
     `manage.py train` and a first run do). Returns the registry version and its row."""
-    from modeling import registry
-
     if init_from is not None:
         registry.verify(init_from, key=conf.signing_key())  # its weights are where training starts
     source = data_source or conf.data.source
@@ -244,7 +243,6 @@ def retrain(run: TrainingRun, *, progress) -> TrainingOutcome:
 
 
 def load_stage() -> Loaded:
-    from modeling import registry
     from modeling.data import split_hash
 
     active = selectors.model_version_active()

@@ -649,3 +649,10 @@ def test_schema_is_served_as_openapi_3(client, db):
     schema = response.json()
     assert response.status_code == 200 and schema["openapi"].startswith("3.")
     assert "/api/v1/predict" in schema["paths"] and "/api/v1/models/{id}/activate" in schema["paths"]
+
+
+def test_an_anonymous_health_probe_reads_only_what_it_shows(api, active_model, django_assert_num_queries):
+    """A load balancer's probe costs the database check and the active version, not the workers
+    and the explanation queue that only staff see."""
+    with django_assert_num_queries(2):
+        assert api.get(url("health")).status_code == 200
