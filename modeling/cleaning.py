@@ -9,6 +9,7 @@ import hashlib
 import html
 import json
 import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -38,6 +39,21 @@ def clean_text(text: str) -> str:
     text = _TAG_RE.sub(" ", text)
     text = html.unescape(text)
     return _WS_RE.sub(" ", text).strip()
+
+
+def reading_form(text: str) -> str:
+    """The text as the model reads it, for telling texts apart: `clean_text`, then Unicode NFKC,
+    without format characters (zero-width and bidi controls, which the tokenizer drops), casefolded
+    (the encoders are uncased), whitespace collapsed."""
+    text = unicodedata.normalize("NFKC", clean_text(text))
+    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+    return _WS_RE.sub(" ", text.casefold()).strip()
+
+
+def text_fingerprint(text: str) -> str:
+    """SHA-256 (hex) of `reading_form(text)`: one key for every spelling of one text that the
+    model cannot tell apart (markup, entities, case, invisible characters, spacing)."""
+    return hashlib.sha256(reading_form(text).encode("utf-8")).hexdigest()
 
 
 def parse_label(value: object) -> int:

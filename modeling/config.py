@@ -162,7 +162,10 @@ class MixConfig:
     replay_size: int = 2_000
     oversample: int = 4
     max_feedback_share: float = 0.3
-    max_per_person: int = 10
+    # Per run, corrections from one source (a signed-in user, or an anonymous client address) and
+    # from one network (/24, /48) of anonymous clients; trusted sources are not capped by either.
+    max_per_source: int = 10
+    max_per_network: int = 20
     seed: int = 0
     # The replay sample stays the same from run to run, so the frozen-layer cache serves it again
     # and a run's cost grows with the feedback, not with IMDb.
@@ -187,9 +190,30 @@ class GateConfig:
     tolerance: float = 0.005  # 0.5 points below the active model is still acceptable
     floor_margin: float = 0.01  # the floor is the best full model's accuracy minus 1.0 point
     holdout_min: int = 10  # fewer held-out corrections than this: the check is skipped
-    holdout_margin: float = 0.05
-    # Share of approved corrections set aside (deterministically) as evaluation data.
+    # The candidate may score at most this much below the active model on the held-out corrections.
+    holdout_tolerance: float = 0.02
+    # Share of approved corrections set aside (keyed with a secret) as evaluation data, and how many
+    # of one source's count in the held-out check, at most (so no source dominates it).
     holdout_share: float = 0.2
+    holdout_per_source: int = 5
+    # Trigger check: the phrases most over-represented in the run's corrections against the replay
+    # data (log-odds z-score at least trigger_min_z, in at least trigger_min_support corrections)
+    # are inserted into trusted reviews of the other label; a candidate that flips more of them
+    # than the active model by more than trigger_flip_max is rejected, by more than
+    # trigger_flip_suspect it waits for a moderator.
+    trigger_phrases: int = 5
+    trigger_min_z: float = 3.0
+    trigger_min_support: int = 3
+    trigger_flip_max: float = 0.05
+    trigger_flip_suspect: float = 0.02
+    # Trusted test reviews per label the trigger and behaviour checks use.
+    probe_size: int = 100
+    # Behaviour suite (negation, names, punctuation, casing): the candidate may fall this far behind.
+    behaviour_tolerance: float = 0.03
+    # Auto-promotion waits for a moderator when one source (or network) gave more than this share of
+    # the untrusted corrections used, or fewer than min_sources sources gave them.
+    max_source_share: float = 0.5
+    min_sources: int = 3
 
 
 # Named recipes for `manage.py train --profile`. Figures measured on a 2-core CPU are in the README.

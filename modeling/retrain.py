@@ -3,24 +3,34 @@
 from __future__ import annotations
 
 import hashlib
-from collections import defaultdict
+import hmac
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 from datasets import Dataset, concatenate_datasets
 
 from modeling.config import LABEL2ID, GateConfig, MixConfig, Phase, RetrainSchedule, TrainConfig
-from modeling.cleaning import FEATURES, clean_text
+from modeling.cleaning import FEATURES, clean_text, text_fingerprint
 
 
 @dataclass(frozen=True)
 class Correction:
-    """An approved flag: the review's text, the label staff agreed with, who flagged it."""
+    """An approved flag: the review's text, the label staff agreed with, and who is speaking:
+    its source (a user, or an anonymous client), the client's network, the text's key (one
+    text, one vote) and whether the source is trusted (not capped)."""
 
     id: int
     text: str
     label: str
-    reporter: str
+    source: str
+    network: str = ""
+    text_hash: str = ""
+    trusted: bool = False
+
+    @property
+    def key(self) -> str:
+        return self.text_hash or text_fingerprint(self.text)
 
 
 def retrain_config(parent: TrainConfig | None, schedule: RetrainSchedule, *, base_model: str, seed: int) -> TrainConfig:
@@ -32,34 +42,80 @@ def retrain_config(parent: TrainConfig | None, schedule: RetrainSchedule, *, bas
                    train_limit=None, seed=seed)
 
 
-def is_holdout(correction_id: int, share: float) -> bool:
-    """Whether an approved correction is set aside as evaluation data: a fixed, deterministic
-    share of ids (a hash, so it does not depend on approval order)."""
-    digest = hashlib.sha256(f"holdout:{correction_id}".encode()).digest()
+def is_holdout(text_hash: str, share: float, *, key: bytes) -> bool:
+    """Whether an approved correction is set aside as evaluation data: an HMAC of its text's key
+    under a secret `key`, so nobody without the secret can tell (or choose) which texts are held
+    out, and every copy of one text lands on the same side."""
+    digest = hmac.new(key, f"holdout:{text_hash}".encode(), hashlib.sha256).digest()
     return int.from_bytes(digest[:4], "big") / 2**32 < share
 
 
-def cap_per_person(corrections: list[Correction], limit: int) -> list[Correction]:
-    """At most `limit` corrections from one reporter (their earliest, by id)."""
-    kept, seen = [], defaultdict(int)
+def find_conflicts(corrections: list[Correction]) -> set[str]:
+    """Text keys corrected to both labels: staff must decide, and no side is trained on."""
+    labels = defaultdict(set)
+    for c in corrections:
+        labels[c.key].add(c.label)
+    return {key for key, seen in labels.items() if len(seen) > 1}
+
+
+def one_vote_per_text(corrections: list[Correction]) -> list[Correction]:
+    """One correction per text key: a trusted one first, else the earliest."""
+    chosen: dict[str, Correction] = {}
+    for c in sorted(corrections, key=lambda c: (not c.trusted, c.id)):
+        chosen.setdefault(c.key, c)
+    return sorted(chosen.values(), key=lambda c: c.id)
+
+
+def cap_per_source(corrections: list[Correction], *, per_source: int, per_network: int) -> list[Correction]:
+    """At most `per_source` corrections from one untrusted source and `per_network` from one
+    network (their earliest, by id); trusted sources are not capped."""
+    kept, sources, networks = [], defaultdict(int), defaultdict(int)
     for c in sorted(corrections, key=lambda c: c.id):
-        if seen[c.reporter] < limit:
-            seen[c.reporter] += 1
-            kept.append(c)
+        if not c.trusted:
+            if sources[c.source] >= per_source or (c.network and networks[c.network] >= per_network):
+                continue
+            sources[c.source] += 1
+            if c.network:
+                networks[c.network] += 1
+        kept.append(c)
     return kept
+
+
+def concentration(corrections: list[Correction]) -> dict:
+    """How concentrated the untrusted corrections are: their count, distinct sources and
+    networks, and the largest share one source or one network gave."""
+    untrusted = [c for c in corrections if not c.trusted]
+    if not untrusted:
+        return {"untrusted": 0, "sources": 0, "networks": 0, "top_source_share": 0.0, "top_network_share": 0.0}
+    by_source = Counter(c.source for c in untrusted)
+    by_network = Counter(c.network or c.source for c in untrusted)
+    n = len(untrusted)
+    return {"untrusted": n, "sources": len(by_source), "networks": len(by_network),
+            "top_source_share": round(by_source.most_common(1)[0][1] / n, 4),
+            "top_network_share": round(by_network.most_common(1)[0][1] / n, 4)}
+
+
+def replay_sample(replay_pool: Dataset, config: MixConfig) -> Dataset:
+    """The replay reviews of a retrain: a fixed sample (`replay_seed`) of the training split."""
+    replay_n = min(config.replay_size, len(replay_pool))
+    rows = np.random.default_rng(config.replay_seed).choice(len(replay_pool), replay_n, replace=False)
+    return replay_pool.select(sorted(rows.tolist()))
 
 
 def assemble_mix(replay_pool: Dataset, corrections: list[Correction], config: MixConfig) -> tuple[Dataset, dict, list[int]]:
     """A replay sample of `replay_pool` (a training split; never validation or test) plus the
-    corrections, oversampled, with the feedback share and per-person caps applied.
+    corrections: texts corrected to both labels left out, one vote per text, the per-source and
+    per-network caps, then the feedback share, each correction oversampled.
 
     Returns the shuffled training set, the counts, and the ids of the corrections used.
     """
     rng = np.random.default_rng(config.seed)
-    replay_n = min(config.replay_size, len(replay_pool))
-    replay_rows = np.random.default_rng(config.replay_seed).choice(len(replay_pool), replay_n, replace=False)
-    replay = replay_pool.select(sorted(replay_rows.tolist()))
-    capped = cap_per_person(corrections, config.max_per_person)
+    replay = replay_sample(replay_pool, config)
+    replay_n = len(replay)
+    conflicts = find_conflicts(corrections)
+    agreed = [c for c in corrections if c.key not in conflicts]
+    unique = one_vote_per_text(agreed)
+    capped = cap_per_source(unique, per_source=config.max_per_source, per_network=config.max_per_network)
     # Feedback rows may make up at most max_feedback_share of the mix.
     share = min(max(config.max_feedback_share, 0.0), 0.95)
     max_feedback_rows = int(share / (1 - share) * replay_n) if share > 0 else 0
@@ -75,14 +131,42 @@ def assemble_mix(replay_pool: Dataset, corrections: list[Correction], config: Mi
     counts = {
         "replay": replay_n,
         "corrections_available": len(corrections),
-        "corrections_after_person_cap": len(capped),
+        "conflicting_texts": len(conflicts),
+        "corrections_in_conflict": len(corrections) - len(agreed),
+        "duplicates": len(agreed) - len(unique),
+        "corrections_after_caps": len(capped),
+        "trusted_used": sum(c.trusted for c in used),
         "corrections_used": len(used),
         "oversample": factor,
         "feedback_rows": len(feedback),
         "feedback_share": round(len(feedback) / max(1, len(mix)), 4),
         "rows": len(mix),
+        "concentration": concentration(used),
     }
     return mix, counts, [c.id for c in used]
+
+
+def promotion_holds(counts: dict, checks: list[dict], config: GateConfig) -> list[dict]:
+    """Why a candidate that passed the gate must still wait for a moderator, even with automatic
+    promotion on: its untrusted corrections come mostly from few sources or networks, or a check
+    raised a suspected trigger. Each hold is a record like a check's."""
+    holds = []
+    spread = counts.get("concentration") or {}
+    if spread.get("untrusted"):
+        top = max(spread["top_source_share"], spread["top_network_share"])
+        if top > config.max_source_share:
+            holds.append({"check": "automatic promotion", "hold": True, "passed": True,
+                          "detail": f"one source or network gave {top:.0%} of the {spread['untrusted']} untrusted "
+                                    f"corrections used (more than {config.max_source_share:.0%})"})
+        if spread["sources"] < config.min_sources:
+            holds.append({"check": "automatic promotion", "hold": True, "passed": True,
+                          "detail": f"the untrusted corrections used come from {spread['sources']} source(s), "
+                                    f"fewer than {config.min_sources}"})
+    for check in checks:
+        if check.get("suspected") and check.get("passed"):
+            holds.append({"check": "automatic promotion", "hold": True, "passed": True,
+                          "detail": f"suspected trigger: {check['check']} ({check['detail']})"})
+    return holds
 
 
 @dataclass
@@ -100,8 +184,10 @@ def gate(
     holdout_active: float | None,
     holdout_n: int,
     config: GateConfig,
+    extra_checks: list[dict] = (),
 ) -> GateResult:
-    """Promote only if every applicable check holds; each check says what it compared."""
+    """Promote only if every applicable check holds; each check says what it compared.
+    `extra_checks` are the trigger and behaviour checks (modeling.triggers, modeling.behaviour)."""
     checks = []
     if active_test is not None:
         need = active_test - config.tolerance
@@ -115,10 +201,13 @@ def gate(
         checks.append({"check": "test accuracy floor", "passed": True, "skipped": True,
                        "detail": "no full-profile model yet; floor not applied"})
     if holdout_n >= config.holdout_min and holdout_candidate is not None and holdout_active is not None:
-        need = holdout_active + config.holdout_margin
+        # "No worse than the active model": a held-out correction may come from an attacker too,
+        # so doing *better* on them is no evidence; the trusted checks decide that.
+        need = holdout_active - config.holdout_tolerance
         checks.append({"check": "held-out corrections", "passed": holdout_candidate >= need,
-                       "detail": f"candidate {holdout_candidate:.4f} on {holdout_n}, needs >= active {holdout_active:.4f} + {config.holdout_margin:.4f} = {need:.4f}"})
+                       "detail": f"candidate {holdout_candidate:.4f} on {holdout_n}, needs >= active {holdout_active:.4f} - {config.holdout_tolerance:.4f} = {need:.4f}"})
     else:
         checks.append({"check": "held-out corrections", "passed": True, "skipped": True,
                        "detail": f"skipped: {holdout_n} held-out correction(s), at least {config.holdout_min} needed"})
+    checks.extend(extra_checks)
     return GateResult(passed=all(c["passed"] for c in checks), checks=checks)

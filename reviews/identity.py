@@ -20,6 +20,9 @@ SESSION_HASH_PURPOSE = "reviews.session-key"
 
 # An IPv6 client usually holds a whole /64: it is one client for limits and hashes.
 IPV6_CLIENT_PREFIX = 64
+# A network, for the retraining loop's per-network cap: an IPv4 /24, an IPv6 /48 (a site).
+IPV4_NETWORK_PREFIX = 24
+IPV6_NETWORK_PREFIX = 48
 
 
 @dataclass(frozen=True)
@@ -121,3 +124,14 @@ def client_group(ip: str) -> str:
     if address.ipv4_mapped is not None:
         return str(address.ipv4_mapped)
     return str(ipaddress.ip_network(f"{address}/{IPV6_CLIENT_PREFIX}", strict=False))
+
+
+def network_of(ip: str) -> str:
+    """The network a client address belongs to: its IPv4 /24 or IPv6 /48 ("" for no address)."""
+    address = _address(ip)
+    if address is None:
+        return ""
+    if address.version == 6 and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    prefix = IPV4_NETWORK_PREFIX if address.version == 4 else IPV6_NETWORK_PREFIX
+    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))

@@ -161,6 +161,16 @@ class Feedback(models.Model):
     client_hash = models.CharField(max_length=64, blank=True)
     # "user:<id>" or "session:<hash of the key>": who flagged, for the one-flag-per-person rule.
     reporter = models.CharField(max_length=80)
+    # Who is speaking, for the retraining loop's caps: "user:<id>", or for an anonymous flag its
+    # client ("client:<client hash>", the IPv4 address or IPv6 /64; "session:<hash>" without an
+    # address). A new cookie is not a new source.
+    source = models.CharField(max_length=80, db_index=True, blank=True)
+    # The client's network ("net:<hash of its /24 or /48>"), capped as a whole per run.
+    network = models.CharField(max_length=80, db_index=True, blank=True)
+    # reviews.services.feedback.text_key: a hash of the text as the model reads it; one text, one vote.
+    text_hash = models.CharField(max_length=64, db_index=True, blank=True)
+    # Flagged by a moderator or a trusted user (a permission): not capped by the anonymous rules.
+    trusted = models.BooleanField(default=False)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
     reviewed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="reviewed_feedback"
@@ -177,7 +187,10 @@ class Feedback(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name_plural = "feedback"
-        permissions = [("moderate_feedback", "Can approve or reject flags")]
+        permissions = [
+            ("moderate_feedback", "Can approve or reject flags"),
+            ("trusted_reporter", "Corrections are trusted (not capped per source or network)"),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["prediction", "reporter"], name="one_flag_per_person_per_prediction"),
             models.CheckConstraint(condition=~Q(corrected_label=models.F("predicted_label")), name="feedback_label_differs"),
@@ -330,3 +343,25 @@ class RateCounter(models.Model):
 
     def __str__(self):
         return f"{self.key}: {self.count}"
+
+
+class FeedbackSource(models.Model):
+    """A source's record (Feedback.source): what it flagged and what staff decided. Kept when
+    retention deletes the flags themselves, so a source's history outlives its reviews."""
+
+    source = models.CharField(primary_key=True, max_length=80)
+    flags = models.PositiveIntegerField(default=0)
+    approved = models.PositiveIntegerField(default=0)
+    rejected = models.PositiveIntegerField(default=0)
+    first_seen = models.DateTimeField(auto_now_add=True)
+    last_seen = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-last_seen"]
+
+    def __str__(self):
+        return f"{self.source}: {self.flags} flag(s), {self.approved} approved, {self.rejected} rejected"
+
+    def as_dict(self) -> dict:
+        return {"flags": self.flags, "approved": self.approved, "rejected": self.rejected,
+                "pending": max(0, self.flags - self.approved - self.rejected)}

@@ -204,7 +204,8 @@ def explanation_for(*, prediction):
 
 
 def corrections_waiting() -> int:
-    """Approved corrections a retrain may learn from: not held out, not used by a promoted run."""
+    """Approved corrections a retrain may learn from: not held out, not used by a promoted run
+    (before the mix's own rules: one vote per text, conflicts left out, caps)."""
     return _unused_corrections().count()
 
 
@@ -212,21 +213,69 @@ def _unused_corrections() -> QuerySet[Feedback]:
     return Feedback.objects.filter(status=Feedback.Status.APPROVED, is_holdout=False, training_run__isnull=True)
 
 
-def corrections_unused() -> list:
-    """The waiting corrections as modeling.retrain.Correction, oldest first."""
+def conflicting_text_hashes() -> set[str]:
+    """Texts corrected to both labels by flags staff have not rejected: a conflict for staff to
+    resolve; the loop trains and evaluates on neither side."""
+    rows = (Feedback.objects.exclude(status=Feedback.Status.REJECTED).exclude(text_hash="")
+            .values("text_hash").annotate(labels=Count("corrected_label", distinct=True)).filter(labels__gt=1))
+    return {row["text_hash"] for row in rows}
+
+
+def _as_correction(f: Feedback):
     from modeling.retrain import Correction
 
+    return Correction(f.pk, f.prediction.review.text, f.corrected_label, f.source or f.reporter,
+                      network=f.network, text_hash=f.text_hash, trusted=f.trusted)
+
+
+def corrections_unused() -> list:
+    """The waiting corrections as modeling.retrain.Correction, oldest first: without texts in
+    conflict and without texts a promoted run already learnt (one text, one vote)."""
+    excluded = conflicting_text_hashes() | set(
+        Feedback.objects.filter(status=Feedback.Status.APPROVED, training_run__isnull=False)
+        .values_list("text_hash", flat=True))
     rows = _unused_corrections().select_related("prediction__review").order_by("pk")
-    return [Correction(f.pk, f.prediction.review.text, f.corrected_label, f.reporter) for f in rows]
+    return [_as_correction(f) for f in rows if not (f.text_hash and f.text_hash in excluded)]
 
 
 def corrections_held_out() -> tuple[list[str], list[int]]:
-    """Texts and label ids of the approved corrections set aside as the gate's evaluation data."""
+    """Texts and label ids of the gate's held-out corrections: one per text, none in conflict, and
+    at most SENTIMENT_GATE_HOLDOUT_PER_SOURCE of each source (stratified: which ones is keyed
+    with the secret, like membership), so that no source dominates the check."""
     from modeling.config import LABEL2ID
+    from reviews.services.feedback import holdout_key
 
+    conflicts = conflicting_text_hashes()
     rows = Feedback.objects.filter(status=Feedback.Status.APPROVED, is_holdout=True).select_related("prediction__review")
-    rows = list(rows.order_by("pk"))
-    return [f.prediction.review.text for f in rows], [LABEL2ID[f.corrected_label] for f in rows]
+    by_source: dict[str, list[Feedback]] = {}
+    seen: set[str] = set()
+    for f in rows.order_by("pk"):
+        if f.text_hash in conflicts or (f.text_hash and f.text_hash in seen):
+            continue
+        seen.add(f.text_hash)
+        by_source.setdefault(f.source or f.reporter, []).append(f)
+    per_source = conf.gate.holdout_per_source
+    chosen = []
+    for flags in by_source.values():
+        flags.sort(key=lambda f: holdout_key(f"order:{f.text_hash}:{f.pk}"))
+        chosen.extend(flags[:per_source])
+    chosen.sort(key=lambda f: f.pk)
+    return [f.prediction.review.text for f in chosen], [LABEL2ID[f.corrected_label] for f in chosen]
+
+
+def feedback_source_history(sources) -> dict[str, dict]:
+    """Each source's record (flags, approved, rejected, pending), for the moderators."""
+    from reviews.models import FeedbackSource
+
+    return {row.source: row.as_dict() for row in FeedbackSource.objects.filter(source__in=set(sources))}
+
+
+def feedback_duplicates(feedback: Feedback) -> list[Feedback]:
+    """Other flags on the same text (as the model reads it), with their labels and statuses."""
+    if not feedback.text_hash:
+        return []
+    return list(Feedback.objects.filter(text_hash=feedback.text_hash).exclude(pk=feedback.pk)
+                .select_related("reviewed_by").order_by("pk")[:50])
 
 
 def model_version_best_full_accuracy() -> float | None:

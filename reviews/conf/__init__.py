@@ -10,7 +10,7 @@ same names with `from_environment()`; code reads them grouped:
 
 Like DRF's `api_settings`, the namespace is read lazily from `django.conf.settings` and reloaded
 on `setting_changed`, so `override_settings` and pytest-django's `settings` fixture work.
-`.env.example` and the README's settings table are held equal to `SETTINGS` by a test.
+`.env.example` and the table of docs/settings.md are held equal to `SETTINGS` by a test.
 
 This module imports no Django model and nothing heavy: settings.py imports it.
 """

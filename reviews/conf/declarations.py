@@ -1,5 +1,5 @@
 """Every setting of the service, declared once: its environment variable, type, default and
-one line of help (reviews.conf reads them; .env.example and the README's table list them).
+one line of help (reviews.conf reads them; .env.example and docs/settings.md list them).
 
 Where the `modeling` library has a dataclass for the concern, the default is that dataclass's
 own, so the two cannot drift. Nothing here imports Django models or anything heavy.
@@ -242,8 +242,11 @@ SETTINGS: tuple[Setting, ...] = (
           "Times each correction is repeated in the mix, at most.", minimum=1),
     _from(MixConfig, "SENTIMENT_RETRAIN_MAX_FEEDBACK_SHARE", "retrain", "max_feedback_share", "float",
           "Largest share of the mix that corrections may take."),
-    _from(MixConfig, "SENTIMENT_RETRAIN_MAX_PER_PERSON", "retrain", "max_per_person", "int",
-          "Corrections used per reporter and run, at most.", minimum=1),
+    _from(MixConfig, "SENTIMENT_RETRAIN_MAX_PER_SOURCE", "retrain", "max_per_source", "int",
+          "Corrections used per untrusted source (user, or client address) and run (was ..._MAX_PER_PERSON).",
+          minimum=1, deprecated=("SENTIMENT_RETRAIN_MAX_PER_PERSON",)),
+    _from(MixConfig, "SENTIMENT_RETRAIN_MAX_PER_NETWORK", "retrain", "max_per_network", "int",
+          "Corrections used per network (/24, /48) of untrusted sources and run.", minimum=1),
     _s("SENTIMENT_RETRAIN_FROM", "retrain", "from_", "choice", "active",
        "active: continue from the active model; base: start again from the base encoder.",
        choices=("active", "base")),
@@ -262,11 +265,34 @@ SETTINGS: tuple[Setting, ...] = (
           "Floor below the best full-profile model's test accuracy."),
     _from(GateConfig, "SENTIMENT_GATE_HOLDOUT_MIN", "gate", "holdout_min", "int",
           "Held-out corrections needed before their check applies.", minimum=1),
-    _from(GateConfig, "SENTIMENT_GATE_HOLDOUT_MARGIN", "gate", "holdout_margin", "float",
-          "Gain on held-out corrections a candidate must show."),
+    _from(GateConfig, "SENTIMENT_GATE_HOLDOUT_TOLERANCE", "gate", "holdout_tolerance", "float",
+          "Held-out accuracy a candidate may lose against the active model."),
     _from(GateConfig, "SENTIMENT_GATE_HOLDOUT_SHARE", "gate", "holdout_share", "float",
           "Share of approved corrections held out for the gate (was SENTIMENT_HOLDOUT_SHARE).",
           deprecated=("SENTIMENT_HOLDOUT_SHARE",)),
+    _from(GateConfig, "SENTIMENT_GATE_HOLDOUT_PER_SOURCE", "gate", "holdout_per_source", "int",
+          "Held-out corrections of one source the gate counts, at most.", minimum=1),
+    _from(GateConfig, "SENTIMENT_GATE_TRIGGER_PHRASES", "gate", "trigger_phrases", "int",
+          "Over-represented phrases of a run's corrections the trigger check tries.", minimum=0),
+    _from(GateConfig, "SENTIMENT_GATE_TRIGGER_MIN_Z", "gate", "trigger_min_z", "float",
+          "Log-odds z-score that makes a phrase over-represented."),
+    _from(GateConfig, "SENTIMENT_GATE_TRIGGER_MIN_SUPPORT", "gate", "trigger_min_support", "int",
+          "Corrections a phrase must appear in to be tried.", minimum=1),
+    _from(GateConfig, "SENTIMENT_GATE_TRIGGER_FLIP_MAX", "gate", "trigger_flip_max", "float",
+          "Extra share of trusted reviews a phrase may flip: more rejects the candidate."),
+    _from(GateConfig, "SENTIMENT_GATE_TRIGGER_FLIP_SUSPECT", "gate", "trigger_flip_suspect", "float",
+          "Extra share flipped that makes a suspected trigger (waits for a moderator)."),
+    _from(GateConfig, "SENTIMENT_GATE_PROBE_SIZE", "gate", "probe_size", "int",
+          "Trusted test reviews per label for the trigger and behaviour checks.", minimum=1),
+    _from(GateConfig, "SENTIMENT_GATE_BEHAVIOUR_TOLERANCE", "gate", "behaviour_tolerance", "float",
+          "Behaviour-suite score a candidate may lose against the active model."),
+    _from(GateConfig, "SENTIMENT_GATE_MAX_SOURCE_SHARE", "gate", "max_source_share", "float",
+          "Largest share of untrusted corrections from one source or network before promotion waits."),
+    _from(GateConfig, "SENTIMENT_GATE_MIN_SOURCES", "gate", "min_sources", "int",
+          "Fewest untrusted sources for automatic promotion.", minimum=1),
+    # --- Moderation
+    _s("SENTIMENT_MODERATION_CONFIRM_OVER", "moderation", "confirm_over", "int", 20,
+       "Bulk approval of more flags than this asks for confirmation.", minimum=1),
 )
 
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}

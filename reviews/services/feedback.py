@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
+from modeling.cleaning import text_fingerprint
 from modeling.retrain import is_holdout
 from reviews.conf import conf
-from reviews.identity import reporter_key, session_hash
-from reviews.models import Feedback, Label, Prediction
+from reviews.identity import network_of, reporter_key, session_hash
+from reviews.models import Feedback, FeedbackSource, Label, Prediction
 from reviews.services.reviews import client_hash
 
 COMMENT_MAX_CHARS = 2000
@@ -21,6 +24,52 @@ def reporter_for(*, user=None, session_key: str = "") -> str:
     if reporter:
         return reporter
     raise ValidationError("Flagging needs a signed-in user or a session (enable cookies).", code="no_identity")
+
+
+def user_is_trusted(user) -> bool:
+    """Moderators and users given the trusted-reporter permission: their corrections are not
+    capped per source or network."""
+    return bool(user is not None and user.is_authenticated and user.is_active
+                and (user.has_perm("reviews.moderate_feedback") or user.has_perm("reviews.trusted_reporter")))
+
+
+def source_for(*, user=None, session_key: str = "", client_ip: str | None = None) -> str:
+    """Who is speaking, for the retraining loop: "user:<id>", else the client ("client:<hash>",
+    the address or IPv6 /64, whatever the cookie), else the session."""
+    if user is not None and user.is_authenticated:
+        return f"user:{user.pk}"
+    client = client_hash(client_ip)
+    if client:
+        return f"client:{client}"
+    return f"session:{session_hash(session_key)}" if session_key else ""
+
+
+def network_for(client_ip: str | None) -> str:
+    """The client's network for the per-network cap: "net:<hash of its /24 or /48>" ("" without an address)."""
+    network = network_of(client_ip or "")
+    if not network:
+        return ""
+    return "net:" + salted_hmac("reviews.client-network", network, secret=conf.site.ip_salt or None).hexdigest()[:40]
+
+
+def text_key(text: str) -> str:
+    """The key of a correction's text: one text, one vote (modeling.cleaning.text_fingerprint)."""
+    return text_fingerprint(text)
+
+
+def holdout_key(text_hash: str) -> bytes:
+    """The secret that decides held-out membership: derived from SECRET_KEY, so nobody outside
+    can tell which texts will be held out; keyed by the text, so every copy of a text lands on
+    the same side."""
+    return salted_hmac("reviews.holdout", text_hash).digest()
+
+
+def _record_source(source: str, **increments) -> None:
+    if not source:
+        return
+    FeedbackSource.objects.get_or_create(source=source)
+    FeedbackSource.objects.filter(source=source).update(
+        last_seen=timezone.now(), **{name: F(name) + value for name, value in increments.items()})
 
 
 def feedback_flag(
@@ -42,6 +91,7 @@ def feedback_flag(
     if existing is not None:
         return existing, False
     owner = user if user is not None and user.is_authenticated else None
+    source = source_for(user=owner, session_key=session_key, client_ip=client_ip)
     try:
         with transaction.atomic():
             feedback = Feedback.objects.create(
@@ -53,7 +103,12 @@ def feedback_flag(
                 session_key="" if owner else session_hash(session_key),
                 client_hash=client_hash(client_ip),
                 reporter=reporter,
+                source=source,
+                network=network_for(client_ip),
+                text_hash=text_key(prediction.review.text),
+                trusted=user_is_trusted(owner),
             )
+            _record_source(source, flags=1)
     except IntegrityError:
         # Two clicks at once: the other request stored the flag first.
         return Feedback.objects.get(prediction=prediction, reporter=reporter), False
@@ -65,14 +120,24 @@ def _feedback_decide(*, feedback: Feedback, status: str, reviewer, note: str) ->
         locked = Feedback.objects.select_for_update().get(pk=feedback.pk)
         if locked.training_run_id is not None and status != locked.status:
             raise ValidationError("This correction was already used by a training run; its decision is final.", code="used")
+        before = locked.status
         locked.status = status
         locked.reviewed_by = reviewer
         locked.reviewed_at = timezone.now()
         if note:
             locked.review_note = note.strip()
-        # A fixed share of approved corrections is evaluation data, never trained on.
-        locked.is_holdout = status == Feedback.Status.APPROVED and is_holdout(locked.pk, conf.gate.holdout_share)
-        locked.save(update_fields=["status", "reviewed_by", "reviewed_at", "review_note", "is_holdout"])
+        if not locked.text_hash:
+            locked.text_hash = text_key(locked.prediction.review.text)
+        # A share of approved corrections is evaluation data, never trained on: which ones is
+        # keyed with a secret (and by the text, so copies of a text land on one side).
+        locked.is_holdout = status == Feedback.Status.APPROVED and is_holdout(
+            locked.text_hash, conf.gate.holdout_share, key=holdout_key(locked.text_hash))
+        locked.save(update_fields=["status", "reviewed_by", "reviewed_at", "review_note", "is_holdout", "text_hash"])
+        if before != status:
+            counted = {Feedback.Status.APPROVED: "approved", Feedback.Status.REJECTED: "rejected"}
+            changes = {counted[before]: -1} if before in counted else {}
+            changes[counted[status]] = changes.get(counted[status], 0) + 1
+            _record_source(locked.source, **changes)
     return locked
 
 
