@@ -218,7 +218,8 @@ class Loaded:
 
 @dataclass(frozen=True)
 class Mixed:
-    """Stage 2: what the candidate trains on and the held-out corrections it is checked on."""
+    """Stage 2: what the candidate trains on, the held-out corrections it is checked on, and the
+    phrases its corrections over-represent (the trigger check's suspects)."""
 
     train: object  # a datasets.Dataset
     counts: dict
@@ -226,6 +227,7 @@ class Mixed:
     holdout_texts: list[str]
     holdout_labels: list[int]
     ngram_data: object | None
+    phrases: list = ()  # modeling.triggers.Phrase
 
 
 def retrain(run: TrainingRun, *, progress) -> TrainingOutcome:
@@ -237,9 +239,10 @@ def retrain(run: TrainingRun, *, progress) -> TrainingOutcome:
     reached("mix", counts=mixed.counts)
     candidate, version = train_stage(run, loaded, mixed, progress=progress)
     reached("train", version=version.id)
-    holdout = evaluate_stage(candidate, loaded.active, mixed)
-    result = gate_stage(version, loaded.active, mixed, holdout)
-    return decide(candidate, loaded.active, mixed, version, holdout, result, duration_s=time.monotonic() - started)
+    evaluated = evaluate_stage(candidate, loaded.active, mixed, loaded)
+    reached("evaluate", checks=evaluated.checks)
+    result = gate_stage(version, loaded.active, mixed, evaluated)
+    return decide(candidate, loaded.active, mixed, version, evaluated, result, duration_s=time.monotonic() - started)
 
 
 def load_stage() -> Loaded:
@@ -265,24 +268,36 @@ def load_stage() -> Loaded:
 def mix_stage(run: TrainingRun, loaded: Loaded) -> Mixed:
     from datasets import concatenate_datasets
 
+    from modeling.config import LABEL2ID
     from modeling.data import clean_text
-    from modeling.retrain import assemble_mix
+    from modeling.retrain import assemble_mix, replay_sample
+    from modeling.triggers import suspicious_phrases
 
     corrections = selectors.corrections_unused()
     train = loaded.data["train"]
-    mix, counts, used_ids = assemble_mix(train, corrections, conf.mix_config(seed=run.pk))
+    mix_config = conf.mix_config(seed=run.pk)
+    mix, counts, used_ids = assemble_mix(train, corrections, mix_config)
     holdout_texts, holdout_labels = selectors.corrections_held_out()
     counts["holdout"] = len(holdout_texts)
+    used = set(used_ids)
+    used_corrections = [c for c in corrections if c.id in used]
+    gate_config = conf.gate_config()
+    replay = replay_sample(train, mix_config)
+    phrases = suspicious_phrases(
+        [(clean_text(c.text), LABEL2ID[c.label]) for c in used_corrections],
+        list(zip(replay["text"], replay["label"])),
+        top=gate_config.trigger_phrases, min_z=gate_config.trigger_min_z, min_support=gate_config.trigger_min_support,
+    ) if gate_config.trigger_phrases else []
+    counts["suspicious_phrases"] = [p.text for p in phrases]
     training_run_progress(run=run, counts=counts, correction_ids=used_ids)
     ngram_data = None
     if _parent_config(loaded.active).ngram_companion:
         # The n-gram companion is refitted in seconds on every training review plus the
         # corrections, not only on the replay sample the transformer sees.
-        used = set(used_ids)
-        used_texts = {clean_text(c.text) for c in corrections if c.id in used}
+        used_texts = {clean_text(c.text) for c in used_corrections}
         ngram_data = concatenate_datasets([train, mix.filter(lambda row: row["text"] in used_texts)])
     return Mixed(train=mix, counts=counts, correction_ids=used_ids, holdout_texts=holdout_texts,
-                 holdout_labels=holdout_labels, ngram_data=ngram_data)
+                 holdout_labels=holdout_labels, ngram_data=ngram_data, phrases=phrases)
 
 
 def _parent_config(active: ModelVersion) -> TrainConfig:
@@ -313,55 +328,95 @@ def train_stage(run: TrainingRun, loaded: Loaded, mixed: Mixed, *, progress):
     return model_version_register(version_id=version.id, profile="retrain"), version
 
 
-def evaluate_stage(candidate: ModelVersion, active: ModelVersion, mixed: Mixed) -> dict:
-    """Accuracy of the candidate and the active model on the held-out corrections."""
-    return {"candidate": _accuracy(candidate.path, mixed.holdout_texts, mixed.holdout_labels),
-            "active": _accuracy(active.path, mixed.holdout_texts, mixed.holdout_labels)}
+@dataclass(frozen=True)
+class Evaluated:
+    """Stage 4: the candidate and the active model side by side on what the attacker cannot
+    choose: the held-out corrections (keyed, stratified), trusted test reviews with each
+    suspicious phrase inserted, and the behaviour suite."""
+
+    holdout: dict  # {"candidate": accuracy or None, "active": ...}
+    checks: list[dict]  # the trigger and behaviour checks
+    triggers: list[dict]  # per phrase: its numbers (modeling.triggers)
+    behaviour: dict  # {"candidate": {test: score}, "active": {...}}
 
 
-def _accuracy(path, texts: list[str], labels: list[int]) -> float | None:
+def evaluate_stage(candidate: ModelVersion, active: ModelVersion, mixed: Mixed, loaded: Loaded) -> Evaluated:
     import numpy as np
 
+    from modeling.behaviour import behaviour_checks, behaviour_suite, run_suite
+    from modeling.triggers import probe_reviews, trigger_checks
+
+    gate_config = conf.gate_config()
+    models = {"candidate": _predictor(candidate.path), "active": _predictor(active.path)}
+    holdout = {}
+    for name, predictor in models.items():
+        if mixed.holdout_texts:
+            proba = predictor.predict_proba(mixed.holdout_texts)
+            holdout[name] = float((proba.argmax(1) == np.asarray(mixed.holdout_labels)).mean())
+        else:
+            holdout[name] = None
+    test = loaded.data["test"]
+    probes = probe_reviews(test["text"], test["label"], size=gate_config.probe_size, seed=loaded.seed)
+    checks, triggers = trigger_checks(
+        list(mixed.phrases), probes, models["candidate"].predict_proba, models["active"].predict_proba,
+        flip_max=gate_config.trigger_flip_max, flip_suspect=gate_config.trigger_flip_suspect,
+    )
+    suite = behaviour_suite(probes, seed=loaded.seed)
+    scores = {name: run_suite(suite, predictor.predict_proba) for name, predictor in models.items()}
+    checks = checks + behaviour_checks(scores["candidate"], scores["active"], tolerance=gate_config.behaviour_tolerance)
+    return Evaluated(holdout=holdout, checks=checks, triggers=triggers, behaviour=scores)
+
+
+def _predictor(path):
     from modeling.serving import Predictor
 
-    if not texts:
-        return None
-    predictor = Predictor(path, key=conf.signing_key(), threads=conf.serving.threads, precision=conf.serving.precision)
-    proba = predictor.predict_proba(texts)
-    return float((proba.argmax(1) == np.asarray(labels)).mean())
+    return Predictor(path, key=conf.signing_key(), threads=conf.serving.threads, precision=conf.serving.precision)
 
 
-def gate_stage(version, active: ModelVersion, mixed: Mixed, holdout: dict):
+def gate_stage(version, active: ModelVersion, mixed: Mixed, evaluated: Evaluated):
     from modeling.retrain import gate
 
     return gate(
         candidate_test=version.metrics["test"]["accuracy"],
         active_test=active.test_accuracy,
         best_full_test=selectors.model_version_best_full_accuracy(),
-        holdout_candidate=holdout["candidate"],
-        holdout_active=holdout["active"],
+        holdout_candidate=evaluated.holdout["candidate"],
+        holdout_active=evaluated.holdout["active"],
         holdout_n=len(mixed.holdout_texts),
         config=conf.gate_config(),
+        extra_checks=evaluated.checks,
     )
 
 
-def decide(candidate: ModelVersion, active: ModelVersion, mixed: Mixed, version, holdout: dict, result,
+def decide(candidate: ModelVersion, active: ModelVersion, mixed: Mixed, version, evaluated: Evaluated, result,
            *, duration_s: float) -> TrainingOutcome:
-    """The decision: rejected by the gate, promoted at once, or waiting for a staff click."""
+    """The decision: rejected by the gate, promoted at once, or waiting for a staff click, which
+    automatic promotion also does when the corrections come from few sources or a trigger is
+    suspected (modeling.retrain.promotion_holds)."""
+    from modeling.retrain import promotion_holds
+
     summary = "; ".join(f"{c['check']}: {'ok' if c['passed'] else 'FAILED'} ({c['detail']})" for c in result.checks)
+    holds = promotion_holds(mixed.counts, result.checks, conf.gate_config()) if result.passed else []
     if not result.passed:
         decision, said = TrainingRun.Decision.REJECTED, "rejected by the gate"
-    elif conf.retrain.auto_promote:
+    elif conf.retrain.auto_promote and not holds:
         decision, said = TrainingRun.Decision.PROMOTED, "passed the gate and was promoted"
+    elif conf.retrain.auto_promote:
+        decision = TrainingRun.Decision.AWAITING
+        said = "passed the gate; waiting for a moderator: " + "; ".join(h["detail"] for h in holds)
     else:
         decision, said = TrainingRun.Decision.AWAITING, "passed the gate; waiting for staff to promote it"
+    holdout = evaluated.holdout
     return TrainingOutcome(
         version_id=candidate.id,
         decision=decision,
-        reasons=result.checks,
+        reasons=result.checks + holds,
         metrics={
-            "candidate": {"test": version.metrics["test"], "holdout_accuracy": holdout["candidate"]},
-            "active": {"id": active.id, "test": active.metrics.get("test"), "holdout_accuracy": holdout["active"]},
+            "candidate": {"test": version.metrics["test"], "holdout_accuracy": holdout["candidate"],
+                          "behaviour": evaluated.behaviour.get("candidate")},
+            "active": {"id": active.id, "test": active.metrics.get("test"), "holdout_accuracy": holdout["active"],
+                       "behaviour": evaluated.behaviour.get("active")},
+            "triggers": evaluated.triggers,
         },
         counts=mixed.counts,
         correction_ids=mixed.correction_ids,

@@ -111,6 +111,10 @@ def loop(request, settings, tmp_path, monkeypatch, staff):
     settings.SENTIMENT_RETRAIN_REPLAY_SIZE = 120
     settings.SENTIMENT_RETRAIN_LR = 1e-3
     settings.SENTIMENT_RETRAIN_MIN_CORRECTIONS = 3
+    # The loop's tests of other things flag from a few sessions; the hold on concentrated
+    # corrections has its own tests (tests/reviews/worker/test_poisoning.py).
+    settings.SENTIMENT_GATE_MIN_SOURCES = 1
+    settings.SENTIMENT_GATE_MAX_SOURCE_SHARE = 1.0
     changes = getattr(request, "param", {})
     monkeypatch.setitem(modeling_config.PROFILES, "quick", tiny_config(str(base), phases=(Phase("all", 4, 2e-3),), **changes))
     settings.SENTIMENT_DATA_SPLIT = (18000, 60, 5000)

@@ -20,7 +20,10 @@ def test_flag_approve_retrain_promote_and_serve_the_new_version(loop, staff, mon
     names the new version, no restart."""
     from reviews.services import feedback as feedback_services
 
-    monkeypatch.setattr(feedback_services, "is_holdout", lambda pk, share: pk % 2 == 0)  # every other one
+    from modeling.cleaning import text_fingerprint
+
+    held = {text_fingerprint(f"the movie was great great wonderful number {i}") for i in (1, 3, 5)}
+    monkeypatch.setattr(feedback_services, "is_holdout", lambda text_hash, share, *, key: text_hash in held)
     flags = approved_corrections(staff, 6)
     trainable = sorted(f.pk for f in flags if not f.is_holdout)
     held_out = sorted(f.pk for f in flags if f.is_holdout)
@@ -36,7 +39,9 @@ def test_flag_approve_retrain_promote_and_serve_the_new_version(loop, staff, mon
     assert sorted(Feedback.objects.filter(training_run=run).values_list("pk", flat=True)) == trainable
     assert not Feedback.objects.filter(pk__in=held_out, training_run__isnull=False).exists()
     assert run.counts["replay"] == 120 and run.counts["corrections_used"] == 3 and run.counts["holdout"] == 3
-    assert {c["check"] for c in run.reasons} == {"test accuracy vs active", "test accuracy floor", "held-out corrections"}
+    checks = {c["check"] for c in run.reasons}
+    assert {"test accuracy vs active", "test accuracy floor", "held-out corrections"} <= checks
+    assert {"behaviour: negation", "behaviour: casing"} <= checks
     assert run.metrics["active"]["id"] == loop.id
     predictor.holder.wait_for_loading(5)
     import time
