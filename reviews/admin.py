@@ -1,12 +1,22 @@
+from collections import Counter
+
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.template.loader import render_to_string
+from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils.html import format_html
 
+from reviews.conf import conf
+from reviews.moderation import history_line, history_text, moderation_facts
+from reviews.selectors import feedback_duplicates
 from reviews.services.feedback import feedback_approve, feedback_reject
 from reviews.services.model_versions import model_version_activate
 from reviews.services.training import training_run_promote, training_run_request
 from reviews.web.sign_in import AdminSignInForm
-from reviews.models import Feedback, ModelVersion, Prediction, Review, TrainingRun, WorkerHeartbeat
+from reviews.models import Feedback, Label, ModelVersion, Prediction, Review, TrainingRun, WorkerHeartbeat
+from reviews.text_display import invisible_summary, model_reads, reveal
 
 # The admin's sign-in has the same limits as the site's.
 admin.site.login_form = AdminSignInForm
@@ -25,40 +35,131 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+class _PageFacts:
+    """The moderation facts of one changelist page, computed for all its rows on first use."""
+
+    def __init__(self, rows):
+        self.rows = rows
+        self._facts = None
+
+    def get(self, obj):
+        if self._facts is None:
+            self._facts = moderation_facts(self.rows)
+        return self._facts[obj.pk]
+
+
+def _short_source(source: str) -> str:
+    kind, _, rest = source.partition(":")
+    return source if len(rest) <= 12 else f"{kind}:{rest[:10]}…"
+
+
 @admin.register(Feedback)
 class FeedbackAdmin(admin.ModelAdmin):
-    list_display = ("id", "short_text", "predicted_label", "corrected_label", "model_version", "status", "created_at", "reviewed_by")
-    list_filter = ("status", "corrected_label", "prediction__model_version", "created_at", "is_holdout")
-    search_fields = ("prediction__review__text", "comment", "review_note")
+    list_display = ("id", "model_text", "predicted_label", "corrected_label", "source_record", "duplicates",
+                    "model_version", "status", "created_at", "reviewed_by")
+    list_filter = ("status", "corrected_label", "prediction__model_version", "created_at", "is_holdout", "trusted")
+    search_fields = ("prediction__review__text", "comment", "review_note", "source")
     date_hierarchy = "created_at"
     list_select_related = ("prediction__review", "prediction__model_version", "reviewed_by")
     actions = ["approve", "reject"]
-    fields = ("review_text", "prediction_summary", "explanation", "corrected_label", "comment", "status", "review_note",
-              "reviewed_by", "reviewed_at", "reporter", "is_holdout", "training_run", "created_at")
-    readonly_fields = ("review_text", "prediction_summary", "explanation", "corrected_label", "comment", "status", "reviewed_by",
+    fields = ("texts", "prediction_summary", "corrected_label", "comment_display", "source_display", "trusted",
+              "network", "duplicates_display", "explanation", "status", "review_note", "reviewed_by", "reviewed_at",
+              "reporter", "is_holdout", "training_run", "created_at")
+    readonly_fields = ("texts", "prediction_summary", "corrected_label", "comment_display", "source_display",
+                       "trusted", "network", "duplicates_display", "explanation", "status", "reviewed_by",
                        "reviewed_at", "reporter", "is_holdout", "training_run", "created_at")
+    change_list_template = "admin/reviews/feedback/change_list.html"
+    change_form_template = "admin/reviews/feedback/change_form.html"
+    # Characters of the model's text shown in the list (the detail page shows all of it).
+    LIST_CHARS = 300
+    # Sources listed by name on the bulk approval's confirmation page (the rest are counted).
+    CONFIRM_SOURCES_LISTED = 50
 
     def has_add_permission(self, request):
         return False
 
-    @admin.display(description="review")
-    def short_text(self, obj):
-        text = obj.prediction.review.text
-        return text[:80] + ("…" if len(text) > 80 else "")
+    # --- What the list shows, without a query per row --------------------------------------
+
+    def get_changelist_instance(self, request):
+        cl = super().get_changelist_instance(request)
+        page = _PageFacts(cl.result_list)
+        for obj in cl.result_list:  # evaluates the page once; the template iterates the same rows
+            obj._page_facts = page
+        return cl
+
+    def _facts(self, obj):
+        page = getattr(obj, "_page_facts", None)
+        if page is not None:
+            return page.get(obj)
+        if not hasattr(obj, "_detail_facts"):
+            obj._detail_facts = moderation_facts([obj])[obj.pk]
+        return obj._detail_facts
+
+    @admin.display(description="text as the model reads it")
+    def model_text(self, obj):
+        text = model_reads(obj.prediction.review.text)
+        shown = text[: self.LIST_CHARS]
+        more = "…" if len(text) > len(shown) else ""
+        summary = invisible_summary(text)
+        badge = format_html(' <span class="reveal-badge" title="{}">⚠ {}</span>', summary,
+                            summary.partition(":")[0]) if summary else ""
+        return format_html('<bdi class="revealed">{}{}</bdi>{}', reveal(shown), more, badge)
+
+    @admin.display(description="source")
+    def source_record(self, obj):
+        facts = self._facts(obj)
+        line = history_line(_short_source(obj.source), facts.history, trusted=obj.trusted)
+        return format_html('<span title="{}">{}</span>', obj.source, line)
+
+    @admin.display(description="same text")
+    def duplicates(self, obj):
+        facts = self._facts(obj)
+        conflict = format_html(' <span class="conflict" title="{}">conflict</span>',
+                               "Corrected to both labels by flags that were not rejected") if facts.conflict else ""
+        count = facts.duplicate_count
+        return format_html('<span title="other flags on the same text">{}</span>{}', count or "—", conflict)
 
     @admin.display(description="model version", ordering="prediction__model_version")
     def model_version(self, obj):
         return obj.prediction.model_version_id
 
+    # --- The detail page ---------------------------------------------------------------------
+
     @admin.display(description="review text")
-    def review_text(self, obj):
-        # format_html escapes the text: markup in a review is shown, never rendered.
-        return format_html('<div style="max-width:48rem;white-space:pre-wrap">{}</div>', obj.prediction.review.text)
+    def texts(self, obj):
+        raw = obj.prediction.review.text
+        model = model_reads(raw)
+        return render_to_string("admin/reviews/feedback/_texts.html", {
+            "model_text": reveal(model), "model_summary": invisible_summary(model),
+            "raw_text": reveal(raw), "raw_summary": invisible_summary(raw), "same": raw == model,
+        })
+
+    @admin.display(description="comment")
+    def comment_display(self, obj):
+        if not obj.comment:
+            return "—"
+        summary = invisible_summary(obj.comment)
+        return format_html('<bdi class="revealed">{}</bdi>{}', reveal(obj.comment),
+                           format_html(' <span class="reveal-badge">⚠ {}</span>', summary) if summary else "")
+
+    @admin.display(description="source and its history")
+    def source_display(self, obj):
+        facts = self._facts(obj)
+        if not obj.source:
+            return "no source recorded"
+        return format_html("<code>{}</code><br>{}", obj.source, history_text(facts.history, trusted=obj.trusted))
+
+    @admin.display(description="other flags on the same text")
+    def duplicates_display(self, obj):
+        facts = self._facts(obj)
+        others = [{"flag": other, "url": reverse("admin:reviews_feedback_change", args=[other.pk])}
+                  for other in feedback_duplicates(obj)]
+        return render_to_string("admin/reviews/feedback/_duplicates.html", {
+            "others": others, "count": facts.duplicate_count, "conflict": facts.conflict,
+            "has_hash": bool(obj.text_hash)})
 
     @admin.display(description="why the model decided")
     def explanation(self, obj):
-        from django.template.loader import render_to_string
-
         explanation = getattr(obj.prediction, "explanation", None)
         return render_to_string(
             "reviews/_explanation_admin.html", {"explanation": explanation, "review": obj.prediction.review}
@@ -68,6 +169,8 @@ class FeedbackAdmin(admin.ModelAdmin):
     def prediction_summary(self, obj):
         p = obj.prediction
         return format_html("{} ({}%) by {}", p.label, round(p.confidence * 100), p.model_version_id)
+
+    # --- Decisions ---------------------------------------------------------------------------
 
     def _decide(self, request, queryset, service, verb):
         done = 0
@@ -84,11 +187,53 @@ class FeedbackAdmin(admin.ModelAdmin):
 
     @admin.action(description="Approve selected flags (the model may learn from them)", permissions=["moderate"])
     def approve(self, request, queryset):
+        # More than SENTIMENT_MODERATION_CONFIRM_OVER at once: first a page that says what they are.
+        if request.POST.get("confirm") != "yes" and queryset.count() > conf.moderation.confirm_over:
+            return self.approve_confirmation(request, queryset)
         self._decide(request, queryset, feedback_approve, "Approved")
 
     @admin.action(description="Reject selected flags", permissions=["moderate"])
     def reject(self, request, queryset):
         self._decide(request, queryset, feedback_reject, "Rejected")
+
+    def approve_confirmation(self, request, queryset):
+        """Like Django's delete confirmation: what the selection holds, and a button that posts
+        the same action again with confirm=yes."""
+        flags = list(queryset.select_related("prediction__review").order_by("pk"))
+        facts = moderation_facts(flags)
+        texts = {f.pk: model_reads(f.prediction.review.text) for f in flags}
+        by_source = Counter(f.source for f in flags)
+        histories = {f.source: facts[f.pk].history for f in flags}
+        trusted = {f.source for f in flags if f.trusted}
+        sources = [{"source": source or "—", "count": n,
+                    "history": history_text(histories[source], trusted=source in trusted) if source else ""}
+                   for source, n in by_source.most_common(self.CONFIRM_SOURCES_LISTED)]
+        labels = dict(Label.choices)
+        by_label = [{"label": labels.get(label, label), "count": n}
+                    for label, n in sorted(Counter(f.corrected_label for f in flags).items())]
+        rows = [{"flag": f, "text": reveal(texts[f.pk][:120]), "more": len(texts[f.pk]) > 120,
+                 "invisible": invisible_summary(texts[f.pk]), "conflict": facts[f.pk].conflict} for f in flags]
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Approve {len(flags)} flags?",
+            "opts": self.model._meta,
+            "flags": flags,
+            "rows": rows,
+            "count": len(flags),
+            "threshold": conf.moderation.confirm_over,
+            "by_source": sources,
+            "sources_total": len(by_source),
+            "sources_unlisted": max(0, len(by_source) - self.CONFIRM_SOURCES_LISTED),
+            "by_label": by_label,
+            "conflicts": sum(1 for f in flags if facts[f.pk].conflict),
+            "invisible": sum(1 for f in flags if invisible_summary(texts[f.pk])),
+            "decided": sum(1 for f in flags if f.status != Feedback.Status.PENDING),
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "changelist_url": reverse("admin:reviews_feedback_changelist") + (
+                f"?{request.GET.urlencode()}" if request.GET else ""),
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/reviews/feedback/approve_confirmation.html", context)
 
 
 @admin.register(ModelVersion)

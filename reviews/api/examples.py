@@ -147,9 +147,28 @@ FLAG_EXAMPLES = [
 ]
 
 FEEDBACK = {**FLAG, "review_id": 41, "review_text": REVIEW["text"], "model_version": VERSION,
-            "reviewed_by": None, "reviewed_at": None, "review_note": ""}
+            "reviewed_by": None, "reviewed_at": None, "review_note": "",
+            "model_text": REVIEW["text"], "invisible_characters": [],
+            "source": "client:5d41402abc4b2a76b9719d911017c592a1b2c3d4", "trusted": False,
+            "source_history": {"flags": 3, "approved": 1, "rejected": 1, "pending": 1},
+            "duplicates": [{"id": 9, "corrected_label": "negative", "status": "approved"}], "conflict": False}
+HIDDEN_TEXT = "This film is \u202egood\u202c. Truly\u200b great."
+FEEDBACK_HIDDEN = {
+    **FEEDBACK, "id": 13, "review_text": HIDDEN_TEXT,
+    "model_text": "This film is ⟦U+202E RIGHT-TO-LEFT OVERRIDE⟧good⟦U+202C POP DIRECTIONAL FORMATTING⟧. "
+                  "Truly⟦U+200B ZERO WIDTH SPACE⟧ great.",
+    "invisible_characters": [{"code_point": "U+202E", "name": "RIGHT-TO-LEFT OVERRIDE", "count": 1},
+                             {"code_point": "U+202C", "name": "POP DIRECTIONAL FORMATTING", "count": 1},
+                             {"code_point": "U+200B", "name": "ZERO WIDTH SPACE", "count": 1}],
+    "source": "user:7", "trusted": False, "source_history": {"flags": 1, "approved": 0, "rejected": 0, "pending": 1},
+    "duplicates": [{"id": 10, "corrected_label": "positive", "status": "pending"}], "conflict": True,
+}
 FEEDBACK_LIST_EXAMPLES = [
-    response_example("Pending flags", {"count": 1, "next": None, "previous": None, "results": [FEEDBACK]}),
+    response_example("Pending flags", {"count": 2, "next": None, "previous": None,
+                                       "results": [FEEDBACK, FEEDBACK_HIDDEN]},
+                     description="The second flag's text holds a right-to-left override and a zero-width space "
+                                 "(model_text writes them out), and another flag corrected the same text to the "
+                                 "other label (conflict)."),
 ]
 APPROVE_EXAMPLES = [
     request_example("With a note", {"note": "Clear sarcasm."}),

@@ -7,10 +7,11 @@ from rest_framework.response import Response
 
 from reviews import selectors
 from reviews.api import examples as docs
-from reviews.api.base import ApiView, PageQuerySerializer, found, validated, validated_filters
+from reviews.api.base import ApiView, PageQuerySerializer, Pagination, found, validated, validated_filters
 from reviews.api.serializers import FeedbackOutputSerializer, FlagOutputSerializer, StrictCharField, label_field, page_serializer
 from reviews.identity import visitor
 from reviews.models import Feedback
+from reviews.moderation import moderation_facts
 from reviews.services.feedback import feedback_approve, feedback_flag, feedback_reject
 
 
@@ -67,7 +68,11 @@ class FeedbackListApi(ApiView):
     )
     def get(self, request):
         filters = validated_filters(self.FilterSerializer, request)
-        return self.paginated(selectors.feedback_list(**filters), FeedbackOutputSerializer)
+        paginator = Pagination()
+        page = paginator.paginate_queryset(selectors.feedback_list(**filters), request, view=self)
+        # The sources' histories and the other flags on each text, for the whole page at once.
+        context = {"moderation": moderation_facts(page, duplicate_rows=True)}
+        return paginator.get_paginated_response(FeedbackOutputSerializer(page, many=True, context=context).data)
 
 
 class DecisionInputSerializer(serializers.Serializer):

@@ -2,12 +2,15 @@
 endpoints answer with (a serializer used by one endpoint lives with it)."""
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from reviews.api.errors import TOO_LONG
 from reviews.conf import conf
 from reviews.models import Feedback, Label, ModelVersion, Source
+from reviews.moderation import moderation_facts
 from reviews.services.reviews import validate_review_text
+from reviews.text_display import invisible_characters, model_reads, visible_text
 
 # --- Fields ----------------------------------------------------------------------------------
 
@@ -118,16 +121,85 @@ class ReviewDetailOutputSerializer(ReviewOutputSerializer):
         ref_name = "ReviewDetail"
 
 
+class InvisibleCharacterSerializer(serializers.Serializer):
+    code_point = serializers.CharField(help_text='E.g. "U+202E".')
+    name = serializers.CharField(help_text='E.g. "RIGHT-TO-LEFT OVERRIDE".')
+    count = serializers.IntegerField(min_value=1)
+
+    class Meta:
+        ref_name = "InvisibleCharacter"
+
+
+class SourceHistorySerializer(serializers.Serializer):
+    flags = serializers.IntegerField(min_value=0)
+    approved = serializers.IntegerField(min_value=0)
+    rejected = serializers.IntegerField(min_value=0)
+    pending = serializers.IntegerField(min_value=0)
+
+    class Meta:
+        ref_name = "SourceHistory"
+
+
+class DuplicateFlagSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    corrected_label = label_field()
+    status = serializers.ChoiceField(choices=Feedback.Status.choices)
+
+    class Meta:
+        ref_name = "DuplicateFlag"
+
+
 class FeedbackOutputSerializer(FlagOutputSerializer):
+    """A flag as staff moderate it. The source's history, the other flags on the text and the
+    conflict come from context["moderation"] (reviews.moderation.moderation_facts of the whole
+    page, filled by the list view); without it they are looked up for this one flag."""
+
     review_id = serializers.IntegerField(source="prediction.review_id")
     review_text = serializers.CharField(source="prediction.review.text")
     model_version = serializers.CharField(source="prediction.model_version_id")
     reviewed_by = serializers.CharField(source="reviewed_by.username", allow_null=True)
     reviewed_at = serializers.DateTimeField(allow_null=True)
     review_note = serializers.CharField()
+    model_text = serializers.SerializerMethodField(
+        help_text="The text as the model reads it (tags removed, entities decoded, whitespace collapsed), with every "
+                  "invisible or direction-changing character written out as ⟦U+202E RIGHT-TO-LEFT OVERRIDE⟧.")
+    invisible_characters = serializers.SerializerMethodField(
+        help_text="The invisible or direction-changing characters of the text the model reads, by first appearance.")
+    source = serializers.CharField(help_text='Who flagged: "user:<id>", "client:<hash>" or "session:<hash>".')
+    trusted = serializers.BooleanField(help_text="Flagged by a moderator or a trusted reporter.")
+    source_history = serializers.SerializerMethodField(
+        help_text="What the source flagged and what staff decided (null when the flag has no source).")
+    duplicates = serializers.SerializerMethodField(
+        help_text="Other flags on the same text as the model reads it (at most 50), oldest first.")
+    conflict = serializers.SerializerMethodField(
+        help_text="The text was corrected to both labels by flags that were not rejected.")
 
     class Meta:
         ref_name = "Feedback"
+
+    def _facts(self, feedback):
+        facts = self.context.setdefault("moderation", {})
+        if feedback.pk not in facts:
+            facts.update(moderation_facts([feedback], duplicate_rows=True))
+        return facts[feedback.pk]
+
+    def get_model_text(self, feedback) -> str:
+        return visible_text(model_reads(feedback.prediction.review.text))
+
+    @extend_schema_field(InvisibleCharacterSerializer(many=True))
+    def get_invisible_characters(self, feedback):
+        return invisible_characters(model_reads(feedback.prediction.review.text))
+
+    @extend_schema_field(SourceHistorySerializer(allow_null=True))
+    def get_source_history(self, feedback):
+        return self._facts(feedback).history
+
+    @extend_schema_field(DuplicateFlagSerializer(many=True))
+    def get_duplicates(self, feedback):
+        return self._facts(feedback).duplicates
+
+    def get_conflict(self, feedback) -> bool:
+        return self._facts(feedback).conflict
 
 
 class ModelVersionOutputSerializer(serializers.Serializer):
