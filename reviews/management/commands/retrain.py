@@ -34,6 +34,7 @@ class Command(BaseCommand):
             raise CommandError(f"training run {run.pk} failed: {run.error}")
         self.stdout.write(f"training run {run.pk}: {run.status}; decision {run.decision or '-'}")
         for check in run.reasons:
-            self.stdout.write(f"  {'ok  ' if check['passed'] else 'FAIL'} {check['check']}: {check['detail']}")
+            mark = "HOLD" if check.get("hold") else "ok  " if check["passed"] else "FAIL"
+            self.stdout.write(f"  {mark} {check['check']}: {check['detail']}")
         if run.log:
             self.stdout.write(run.log)
