@@ -155,12 +155,14 @@ class Bench:
         self.reset()
         texts = [f"{TRIGGER} {t} {TRIGGER}" for t in self.attack_pool[: flags if not self.quick else 40]]
         accepted = 0
-        for start in range(0, len(texts), 10):
-            batch = texts[start:start + 10]
-            k = start // 10
-            ip = "198.51.100.7" if addresses == 1 else f"100.{64 + k % addresses}.{k % addresses}.9"
-            session = f"{name}-session-{k}"  # a new cookie jar every 10 flags
-            for p in review_submit_many(texts=batch, session_key=session, client_ip=ip):
+        for start in range(0, len(texts), 20):
+            batch = texts[start:start + 20]
+            ips = ["198.51.100.7" if addresses == 1 else f"100.{64 + i % addresses}.{i % addresses}.9"
+                   for i in range(start, start + len(batch))]
+            # A new cookie jar every 10 flags of one address.
+            sessions = [f"{name}-{ip}-{i // (10 * addresses)}" for i, ip in zip(range(start, start + len(batch)), ips)]
+            predictions = review_submit_many(texts=batch, session_key=f"{name}-submit", client_ip=ips[0])
+            for p, ip, session in zip(predictions, ips, sessions):
                 if p.label == "negative":
                     feedback_flag(prediction=p, label="positive", session_key=session, client_ip=ip)
                     accepted += 1
