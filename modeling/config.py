@@ -209,7 +209,7 @@ class GateConfig:
     # Trusted test reviews per label the trigger and behaviour checks use.
     probe_size: int = 100
     # Behaviour suite (negation, names, punctuation, casing): the candidate may fall this far behind.
-    behaviour_tolerance: float = 0.03
+    behaviour_tolerance: float = 0.05
     # Auto-promotion waits for a moderator when one source (or network) gave more than this share of
     # the untrusted corrections used, or fewer than min_sources sources gave them.
     max_source_share: float = 0.5
