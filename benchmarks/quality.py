@@ -100,7 +100,7 @@ def retrain_mix(data, rt_train, *, replay: int, corrections: int):
 
     picked = rt_train.select(sample_indices(list(rt_train["label"]), corrections, 0))
     found = [Correction(i, t, LABELS[y], f"person-{i % 25}") for i, (t, y) in enumerate(zip(picked["text"], picked["label"]))]
-    mix, counts, _ = assemble_mix(data["train"], found, MixConfig(replay_size=replay, max_per_person=corrections))
+    mix, counts, _ = assemble_mix(data["train"], found, MixConfig(replay_size=replay, max_per_source=corrections))
     return mix, counts
 
 
