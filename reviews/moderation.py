@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from django.db.models import Count, F, Q, Window
+from django.db.models import Count, F, Window
 from django.db.models.functions import RowNumber
 
 from reviews.models import Feedback
-from reviews.selectors import feedback_source_history
+from reviews.selectors import conflicting_text_hashes, feedback_source_history
 
 # As many other flags on one text as selectors.feedback_duplicates lists.
 DUPLICATES_LISTED = 50
@@ -28,7 +28,7 @@ class Facts:
 
 
 def moderation_facts(feedbacks, *, duplicate_rows: bool = False) -> dict[int, Facts]:
-    """Facts for each flag of `feedbacks`, by pk: two queries (three with `duplicate_rows`, which
+    """Facts for each flag of `feedbacks`, by pk: three queries (four with `duplicate_rows`, which
     also lists up to DUPLICATES_LISTED other flags per text)."""
     feedbacks = list(feedbacks)
     if not feedbacks:
@@ -38,15 +38,9 @@ def moderation_facts(feedbacks, *, duplicate_rows: bool = False) -> dict[int, Fa
     counts: dict[str, int] = {}
     conflicts: set[str] = set()
     if hashes:
-        # The rule of selectors.conflicting_text_hashes (corrected to both labels by flags that
-        # were not rejected), for these texts only.
-        rows = (Feedback.objects.filter(text_hash__in=hashes).order_by().values("text_hash")
-                .annotate(n=Count("pk"), labels=Count("corrected_label", distinct=True,
-                                                     filter=~Q(status=Feedback.Status.REJECTED))))
-        for row in rows:
-            counts[row["text_hash"]] = row["n"]
-            if row["labels"] > 1:
-                conflicts.add(row["text_hash"])
+        rows = Feedback.objects.filter(text_hash__in=hashes).order_by().values("text_hash").annotate(n=Count("pk"))
+        counts = {row["text_hash"]: row["n"] for row in rows}
+        conflicts = conflicting_text_hashes(among=hashes)
     listed: dict[str, list[dict]] = {}
     if duplicate_rows and hashes:
         ranked = (Feedback.objects.filter(text_hash__in=hashes)

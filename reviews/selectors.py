@@ -213,11 +213,13 @@ def _unused_corrections() -> QuerySet[Feedback]:
     return Feedback.objects.filter(status=Feedback.Status.APPROVED, is_holdout=False, training_run__isnull=True)
 
 
-def conflicting_text_hashes() -> set[str]:
+def conflicting_text_hashes(*, among=None) -> set[str]:
     """Texts corrected to both labels by flags staff have not rejected: a conflict for staff to
-    resolve; the loop trains and evaluates on neither side."""
-    rows = (Feedback.objects.exclude(status=Feedback.Status.REJECTED).exclude(text_hash="")
-            .values("text_hash").annotate(labels=Count("corrected_label", distinct=True)).filter(labels__gt=1))
+    resolve; the loop trains and evaluates on neither side. `among`: only these text keys."""
+    flags = Feedback.objects.exclude(status=Feedback.Status.REJECTED).exclude(text_hash="")
+    if among is not None:
+        flags = flags.filter(text_hash__in=list(among))
+    rows = (flags.order_by().values("text_hash").annotate(labels=Count("corrected_label", distinct=True)).filter(labels__gt=1))
     return {row["text_hash"] for row in rows}
 
 
