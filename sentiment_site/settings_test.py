@@ -8,5 +8,9 @@ os.environ.setdefault("DJANGO_DEBUG", "true")
 # One signing key for the test process and the workers and web servers it starts (each of which
 # may have a data folder, and so a secret key, of its own).
 os.environ.setdefault("SENTIMENT_MODEL_SIGNING_KEY", "tests-model-signing-key")
+# One secret key for every run of the suite: what it keys (which corrections are held out, the
+# client hashes) is then the same on every machine, so a test's outcome does not depend on the
+# installation's random key.
+os.environ.setdefault("DJANGO_SECRET_KEY", "tests-secret-key-not-for-production-0123456789abcdef")
 
 from sentiment_site.settings import *  # noqa: E402,F403

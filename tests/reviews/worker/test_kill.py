@@ -34,6 +34,11 @@ def run_worker(tmp_path, fault: str | None = None) -> subprocess.CompletedProces
         "SENTIMENT_DATA_SPLIT": ",".join(map(str, settings.SENTIMENT_DATA_SPLIT)),
         "SENTIMENT_RETRAIN_REPLAY_SIZE": str(settings.SENTIMENT_RETRAIN_REPLAY_SIZE),
         "SENTIMENT_RETRAIN_LR": str(settings.SENTIMENT_RETRAIN_LR),
+        # The loop fixture's gate: these tests flag from three sessions, and which of their
+        # corrections are held out depends on the secret key, so the default hold on few sources
+        # would make the outcome a matter of chance.
+        "SENTIMENT_GATE_MIN_SOURCES": str(settings.SENTIMENT_GATE_MIN_SOURCES),
+        "SENTIMENT_GATE_MAX_SOURCE_SHARE": str(settings.SENTIMENT_GATE_MAX_SOURCE_SHARE),
         "SENTIMENT_STALE_SECONDS": str(SHORT + 2),
         "SENTIMENT_LEASE_SECONDS": str(SHORT + 2),
         "SENTIMENT_TORCH_THREADS": "1",
