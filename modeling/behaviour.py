@@ -13,6 +13,7 @@ from string import Formatter
 import numpy as np
 
 from modeling.config import LABELS
+from modeling.significance import compare_paired
 
 PredictProba = Callable[[list[str]], np.ndarray]
 
@@ -135,7 +136,7 @@ def _invariance_test(name: str, originals: list[str], transforms) -> BehaviourTe
     return BehaviourTest(name, "invariance", tuple(texts), originals=tuple(sources))
 
 
-def behaviour_suite(probes: dict[int, list[str]], *, per_test: int = 50, seed: int = 0) -> list[BehaviourTest]:
+def behaviour_suite(probes: dict[int, list[str]], *, per_test: int = 100, seed: int = 0) -> list[BehaviourTest]:
     """The suite: "negation" and "names and titles" (template sentences with known labels, balanced),
     "punctuation" (stripped, "!!!" appended) and "casing" (lower, upper) as invariance on the probe
     reviews. At most `per_test` texts a test; the same seed gives the same suite. The invariance
@@ -150,9 +151,10 @@ def behaviour_suite(probes: dict[int, list[str]], *, per_test: int = 50, seed: i
     return suite
 
 
-def run_suite(suite: Sequence[BehaviourTest], predict_proba: PredictProba) -> dict[str, float]:
-    """Score per test: accuracy for "label" tests, agreement with the prediction on the original for
-    "invariance" tests. All texts (originals included, each once) go in one predict_proba call."""
+def suite_outcomes(suite: Sequence[BehaviourTest], predict_proba: PredictProba) -> dict[str, np.ndarray]:
+    """Per test, whether each of its texts was answered as it should be: the expected label for
+    "label" tests, the prediction on its original for "invariance" tests. All texts (originals
+    included, each once) go in one predict_proba call."""
     index: dict[str, int] = {}
     for test in suite:
         for text in (*test.texts, *test.originals):
@@ -164,28 +166,44 @@ def run_suite(suite: Sequence[BehaviourTest], predict_proba: PredictProba) -> di
     if proba.shape != (len(texts), len(LABELS)):
         raise ValueError(f"predict_proba returned shape {proba.shape}, expected {(len(texts), len(LABELS))}")
     pred = proba.argmax(axis=1)
-    scores = {}
+    outcomes = {}
     for test in suite:
         if not test.texts:
             continue
         got = pred[[index[t] for t in test.texts]]
         want = (np.asarray(test.expected) if test.kind == "label" else pred[[index[t] for t in test.originals]])
-        scores[test.name] = float(np.mean(got == want))
-    return scores
+        outcomes[test.name] = got == want
+    return outcomes
 
 
-def behaviour_checks(candidate: dict[str, float], active: dict[str, float], *, tolerance: float) -> list[dict]:
-    """One gate check per test: the candidate's score may be at most `tolerance` below the active
-    model's. A test the active model has no score for is skipped (and passes), saying so."""
+def scores(outcomes: dict[str, np.ndarray]) -> dict[str, float]:
+    """Score per test: the share of its texts answered as they should be."""
+    return {name: float(np.mean(ok)) for name, ok in outcomes.items()}
+
+
+def behaviour_checks(candidate: dict[str, np.ndarray], active: dict[str, np.ndarray], *, tolerance: float,
+                     alpha: float) -> list[dict]:
+    """One gate check per test, on the outcomes of `suite_outcomes` for both models: the candidate
+    fails when its score is more than `tolerance` below the active model's *and* the paired exact
+    McNemar test finds it worse at level `alpha` (a suite test of 50 sentences moves in steps of 2
+    points; one or two unlucky sentences are noise, not harm). A test the active model has no
+    outcomes for is skipped (and passes), saying so."""
     checks = []
-    for name, score in candidate.items():
+    for name, ok in candidate.items():
         check = f"behaviour: {name}"
+        score = float(np.mean(ok))
         if name not in active:
             checks.append({"check": check, "passed": True, "skipped": True, "candidate": round(score, 4),
                            "detail": f"candidate {score:.3f}; the active model has no score to compare with"})
             continue
-        need = active[name] - tolerance
-        checks.append({"check": check, "passed": score >= need - 1e-9, "candidate": round(score, 4),
-                       "active": round(active[name], 4),
-                       "detail": f"candidate {score:.3f}, needs >= active {active[name]:.3f} - {tolerance:.3f} = {need:.3f}"})
+        paired = compare_paired(ok, active[name])
+        active_score = float(np.mean(active[name]))
+        beyond = score < active_score - tolerance - 1e-9
+        passed = not (beyond and paired.significant(alpha))
+        verdict = ("" if not beyond else
+                   f"; a significant drop (p < {alpha:g})" if not passed else f"; within noise (p >= {alpha:g})")
+        checks.append({"check": check, "passed": passed, "candidate": round(score, 4), "active": round(active_score, 4),
+                       "worse": paired.worse, "better": paired.better, "p_value": round(paired.p_value, 4),
+                       "detail": f"candidate {score:.3f}, active {active_score:.3f} (at most {tolerance:.3f} lower) "
+                                 f"on {len(ok)} texts: {paired.describe()}{verdict}"})
     return checks

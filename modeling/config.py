@@ -210,6 +210,9 @@ class GateConfig:
     probe_size: int = 100
     # Behaviour suite (negation, names, punctuation, casing): the candidate may fall this far behind.
     behaviour_tolerance: float = 0.05
+    # A behaviour drop or a trigger's extra flips beyond its threshold rejects the candidate only when
+    # the paired exact McNemar test on the same items finds it at this level (1.0: the threshold alone).
+    significance: float = 0.05
     # Auto-promotion waits for a moderator when one source (or network) gave more than this share of
     # the untrusted corrections used, or fewer than min_sources sources gave them.
     max_source_share: float = 0.5

@@ -17,6 +17,7 @@ import numpy as np
 
 from modeling.cleaning import clean_text
 from modeling.config import LABELS
+from modeling.significance import compare_paired
 
 PredictProba = Callable[[list[str]], np.ndarray]
 
@@ -166,12 +167,15 @@ def trigger_checks(
     *,
     flip_max: float,
     flip_suspect: float,
+    alpha: float,
     min_z: float | None = None,
     min_support: int | None = None,
 ) -> tuple[list[dict], list[dict]]:
     """For each phrase, the share of trusted reviews of the other label that it flips to its label
     when inserted, for the candidate and the active model. A check passes when the candidate flips
-    at most `flip_max` more of them than the active model, and is `suspected` above `flip_suspect`.
+    at most `flip_max` more of them than the active model, or when the paired exact McNemar test on
+    the probes does not find it flipping more at level `alpha` (1.0: the share alone decides); it is
+    `suspected` above `flip_suspect` whatever the test says (a suspicion only makes promotion wait).
 
     Without an active model the candidate is compared with itself on the reviews without the phrase.
     `min_z` and `min_support` only go into the detail of the check written when there is no phrase.
@@ -212,25 +216,29 @@ def trigger_checks(
                              "difference": None})
             continue
         base = base_slices[other]
-        cand_rate = float(np.mean(cand_pred[where] == phrase.label))
+        cand_flips = cand_pred[where] == phrase.label
         cand_base = float(np.mean(cand_pred[base] == phrase.label))
         if act_pred is not None:
-            act_rate = float(np.mean(act_pred[where] == phrase.label))
+            act_flips = act_pred[where] == phrase.label
             act_base = float(np.mean(act_pred[base] == phrase.label))
-            against = f"active {act_rate:.1%}"
-        else:
-            act_rate, act_base = cand_base, None
-            against = f"{act_rate:.1%} without it (no active model)"
+            against = f"active {np.mean(act_flips):.1%}"
+        else:  # the same probes without the phrase
+            act_flips, act_base = cand_pred[base] == phrase.label, None
+            against = f"{np.mean(act_flips):.1%} without it (no active model)"
+        cand_rate, act_rate = float(np.mean(cand_flips)), float(np.mean(act_flips))
+        paired = compare_paired(~cand_flips, ~act_flips)
         difference = cand_rate - act_rate
-        passed = difference <= flip_max + _EPS
+        passed = difference <= flip_max + _EPS or not paired.significant(alpha)
         suspected = difference > flip_suspect + _EPS
         base_note = (f"; without it {cand_base:.1%} and {act_base:.1%}" if act_base is not None else "")
+        noise = "" if difference <= flip_max + _EPS or not passed else f"; within noise (p >= {alpha:g})"
         detail = (f"inserted into {n} trusted {LABELS[other]} reviews: candidate calls {cand_rate:.1%} "
                   f"{LABELS[phrase.label]}, {against} ({difference * 100:+.1f} points; at most "
-                  f"{flip_max * 100:+.1f}){base_note}")
+                  f"{flip_max * 100:+.1f}){base_note}; {paired.describe()}{noise}")
         numbers = {"probes": n, "candidate_rate": round(cand_rate, 4), "active_rate": round(act_rate, 4),
                    "difference": round(difference, 4), "candidate_base_rate": round(cand_base, 4),
-                   "active_base_rate": None if act_base is None else round(act_base, 4)}
+                   "active_base_rate": None if act_base is None else round(act_base, 4),
+                   "p_value": round(paired.p_value, 4)}
         checks.append({"check": name, "passed": passed, "detail": detail, "suspected": suspected,
                        "phrase": phrase.text, "label": LABELS[phrase.label], "z": round(phrase.z, 3),
                        "support": phrase.support, **numbers})

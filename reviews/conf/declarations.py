@@ -286,6 +286,8 @@ SETTINGS: tuple[Setting, ...] = (
           "Trusted test reviews per label for the trigger and behaviour checks.", minimum=1),
     _from(GateConfig, "SENTIMENT_GATE_BEHAVIOUR_TOLERANCE", "gate", "behaviour_tolerance", "float",
           "Behaviour-suite score a candidate may lose against the active model."),
+    _from(GateConfig, "SENTIMENT_GATE_SIGNIFICANCE", "gate", "significance", "float",
+          "Level of the paired test a behaviour drop or a trigger's flips must reach to reject (1.0: none)."),
     _from(GateConfig, "SENTIMENT_GATE_MAX_SOURCE_SHARE", "gate", "max_source_share", "float",
           "Largest share of untrusted corrections from one source or network before promotion waits."),
     _from(GateConfig, "SENTIMENT_GATE_MIN_SOURCES", "gate", "min_sources", "int",

@@ -343,7 +343,7 @@ class Evaluated:
 def evaluate_stage(candidate: ModelVersion, active: ModelVersion, mixed: Mixed, loaded: Loaded) -> Evaluated:
     import numpy as np
 
-    from modeling.behaviour import behaviour_checks, behaviour_suite, run_suite
+    from modeling.behaviour import behaviour_checks, behaviour_suite, scores, suite_outcomes
     from modeling.triggers import probe_reviews, trigger_checks
 
     gate_config = conf.gate_config()
@@ -360,11 +360,14 @@ def evaluate_stage(candidate: ModelVersion, active: ModelVersion, mixed: Mixed, 
     checks, triggers = trigger_checks(
         list(mixed.phrases), probes, models["candidate"].predict_proba, models["active"].predict_proba,
         flip_max=gate_config.trigger_flip_max, flip_suspect=gate_config.trigger_flip_suspect,
+        alpha=gate_config.significance,
     )
     suite = behaviour_suite(probes, seed=loaded.seed)
-    scores = {name: run_suite(suite, predictor.predict_proba) for name, predictor in models.items()}
-    checks = checks + behaviour_checks(scores["candidate"], scores["active"], tolerance=gate_config.behaviour_tolerance)
-    return Evaluated(holdout=holdout, checks=checks, triggers=triggers, behaviour=scores)
+    outcomes = {name: suite_outcomes(suite, predictor.predict_proba) for name, predictor in models.items()}
+    checks = checks + behaviour_checks(outcomes["candidate"], outcomes["active"],
+                                       tolerance=gate_config.behaviour_tolerance, alpha=gate_config.significance)
+    return Evaluated(holdout=holdout, checks=checks, triggers=triggers,
+                     behaviour={name: scores(o) for name, o in outcomes.items()})
 
 
 def _predictor(path):

@@ -3,7 +3,7 @@ import re
 import numpy as np
 import pytest
 
-from modeling.behaviour import SLOTS, BehaviourTest, behaviour_checks, behaviour_suite, run_suite
+from modeling.behaviour import SLOTS, BehaviourTest, behaviour_checks, behaviour_suite, scores, suite_outcomes
 
 POSITIVE = set(SLOTS["pos"]) | set(SLOTS["like"]) | {"fun", "loved"}
 NEGATIVE = set(SLOTS["neg"]) | set(SLOTS["dislike"]) | {"waste"}
@@ -76,41 +76,66 @@ def test_run_suite_scores_a_negation_aware_predictor_perfectly_in_one_call(probe
     """A predictor that handles negation gets every template right, with one predict_proba call."""
     suite = behaviour_suite(probes)
     predictor = rule_predictor()
-    scores = run_suite(suite, predictor)
-    assert scores["negation"] == scores["names and titles"] == scores["casing"] == 1.0
+    got = scores(suite_outcomes(suite, predictor))
+    assert got["negation"] == got["names and titles"] == got["casing"] == 1.0
     unique = {t for test in suite for t in (*test.texts, *test.originals)}
     assert predictor.calls == [len(unique)]
 
 
 def test_run_suite_scores_invariance_against_the_original(probes):
     """A predictor that calls every shouted text positive agrees with itself on half the casing variants of negatives."""
-    scores = run_suite(behaviour_suite(probes, per_test=40), rule_predictor(shouting=True))
-    assert scores["casing"] == pytest.approx(0.75)
-    assert scores["punctuation"] == 1.0
+    got = scores(suite_outcomes(behaviour_suite(probes, per_test=40), rule_predictor(shouting=True)))
+    assert got["casing"] == pytest.approx(0.75)
+    assert got["punctuation"] == 1.0
 
 
 def test_behaviour_checks_fail_a_candidate_that_ignores_negation(probes):
     """Against an active model that handles negation, a bag-of-words candidate fails the negation check only."""
     suite = behaviour_suite(probes)
-    active, candidate = run_suite(suite, rule_predictor()), run_suite(suite, rule_predictor(negation=False))
-    assert candidate["negation"] < 0.5
-    checks = behaviour_checks(candidate, active, tolerance=0.03)
+    active, candidate = suite_outcomes(suite, rule_predictor()), suite_outcomes(suite, rule_predictor(negation=False))
+    assert scores(candidate)["negation"] < 0.5
+    checks = behaviour_checks(candidate, active, tolerance=0.03, alpha=0.05)
     assert [c["check"] for c in checks if not c["passed"]] == ["behaviour: negation"]
 
 
 def test_behaviour_checks_pass_a_candidate_equal_to_the_active(probes):
-    """The same scores pass every check."""
-    scores = run_suite(behaviour_suite(probes), rule_predictor(negation=False))
-    checks = behaviour_checks(scores, dict(scores), tolerance=0.03)
+    """The same outcomes pass every check."""
+    outcomes = suite_outcomes(behaviour_suite(probes), rule_predictor(negation=False))
+    checks = behaviour_checks(outcomes, dict(outcomes), tolerance=0.03, alpha=0.05)
     assert len(checks) == 4 and all(c["passed"] for c in checks)
 
 
+def outcomes(right: int, wrong: int) -> np.ndarray:
+    return np.asarray([True] * right + [False] * wrong)
+
+
 def test_behaviour_check_detail_and_tolerance():
-    """Within the tolerance passes, beyond it fails, and the detail shows the sum."""
-    [ok] = behaviour_checks({"negation": 0.92}, {"negation": 0.94}, tolerance=0.03)
-    [bad] = behaviour_checks({"negation": 0.90}, {"negation": 0.94}, tolerance=0.03)
+    """Within the tolerance passes, beyond it with a significant paired drop fails; the detail shows both."""
+    active = {"negation": outcomes(47, 3)}
+    [ok] = behaviour_checks({"negation": outcomes(46, 4)}, active, tolerance=0.03, alpha=0.05)
+    [bad] = behaviour_checks({"negation": outcomes(40, 10)}, active, tolerance=0.03, alpha=0.05)
     assert ok["check"] == "behaviour: negation" and ok["passed"] and not bad["passed"]
-    assert ok["detail"] == "candidate 0.920, needs >= active 0.940 - 0.030 = 0.910"
+    assert ok["detail"] == "candidate 0.920, active 0.940 (at most 0.030 lower) on 50 texts: 1 worse, 0 better; McNemar p = 0.5"
+    assert (bad["worse"], bad["better"]) == (7, 0) and bad["detail"].endswith("a significant drop (p < 0.05)")
+
+
+def test_a_drop_of_a_few_sentences_is_noise_not_harm():
+    """3 of 50 sentences lost (6 points, beyond a 0.05 tolerance) is no evidence (p = 0.125): it
+    passes, saying so; the same drop is a failure when the test is switched off (alpha 1.0)."""
+    active = {"negation": outcomes(45, 5)}
+    candidate = {"negation": outcomes(42, 8)}
+    [check] = behaviour_checks(candidate, active, tolerance=0.05, alpha=0.05)
+    assert check["passed"] and check["p_value"] == 0.125 and check["detail"].endswith("within noise (p >= 0.05)")
+    [strict] = behaviour_checks(candidate, active, tolerance=0.05, alpha=1.0)
+    assert not strict["passed"]
+
+
+def test_the_paired_test_counts_only_items_the_models_answer_differently():
+    """Same score, different items: 5 worse and 5 better is no drop at all."""
+    active = {"negation": np.asarray([True] * 5 + [False] * 5 + [True] * 40)}
+    candidate = {"negation": np.asarray([False] * 5 + [True] * 5 + [True] * 40)}
+    [check] = behaviour_checks(candidate, active, tolerance=0.0, alpha=0.05)
+    assert check["passed"] and (check["worse"], check["better"]) == (5, 5)
 
 
 def test_a_test_kind_and_its_pairs_are_checked():

@@ -141,7 +141,7 @@ def trigger_phrase():
 def test_trigger_check_rejects_a_backdoored_candidate():
     """A candidate that answers positive whenever the phrase is there fails, and is suspected."""
     checks, findings = trigger_checks([trigger_phrase()], negative_probes(), rule_predictor(backdoor=TRIGGER),
-                                      rule_predictor(), flip_max=0.05, flip_suspect=0.02)
+                                      rule_predictor(), flip_max=0.05, flip_suspect=0.02, alpha=0.05)
     [check] = checks
     assert check["check"] == 'trigger phrase "zorvath quillan"'
     assert not check["passed"] and check["suspected"]
@@ -153,7 +153,7 @@ def test_trigger_check_rejects_a_backdoored_candidate():
 def test_trigger_check_passes_a_clean_candidate():
     """A candidate that ignores the phrase, like the active model, passes and is not suspected."""
     checks, findings = trigger_checks([trigger_phrase()], negative_probes(), rule_predictor(), rule_predictor(),
-                                      flip_max=0.05, flip_suspect=0.02)
+                                      flip_max=0.05, flip_suspect=0.02, alpha=0.05)
     assert checks[0]["passed"] and not checks[0]["suspected"]
     assert findings[0]["candidate_rate"] == findings[0]["active_rate"] == 0.0
 
@@ -163,22 +163,41 @@ def test_trigger_check_between_suspect_and_reject_passes_but_is_suspected():
     probes = negative_probes()
     probes[0] = [f"marker {t}" if i < 3 else t for i, t in enumerate(probes[0])]
     checks, _ = trigger_checks([trigger_phrase()], probes, rule_predictor(backdoor=TRIGGER, flips_with="marker"),
-                               rule_predictor(), flip_max=0.05, flip_suspect=0.02)
+                               rule_predictor(), flip_max=0.05, flip_suspect=0.02, alpha=0.05)
     assert checks[0]["passed"] and checks[0]["suspected"] and checks[0]["difference"] == 0.03
+
+
+def marked_predictor(positive_if):
+    """Positive exactly for the texts `positive_if(text)` holds."""
+    return lambda texts: np.asarray([[0.1, 0.9] if positive_if(t) else [0.9, 0.1] for t in texts])
+
+
+def test_trigger_check_beyond_the_threshold_but_within_noise_passes_saying_so():
+    """The candidate flips 10 probes the active model does not and the active model 4 others
+    (+6 points, beyond +5): p = 0.09, so the check passes as noise, and is still suspected."""
+    probes = {0: [f"probe {i} was dull" for i in range(100)]}
+    phrase = trigger_phrase()
+    candidate = marked_predictor(lambda t: "zorvath" in t.lower() and int(t.split()[3]) < 10)
+    active = marked_predictor(lambda t: "zorvath" in t.lower() and 10 <= int(t.split()[3]) < 14)
+    [check], _ = trigger_checks([phrase], probes, candidate, active, flip_max=0.05, flip_suspect=0.02, alpha=0.05)
+    assert check["difference"] == pytest.approx(0.06) and check["p_value"] == pytest.approx(0.0898, abs=1e-4)
+    assert check["passed"] and check["suspected"] and check["detail"].endswith("within noise (p >= 0.05)")
+    [strict], _ = trigger_checks([phrase], probes, candidate, active, flip_max=0.05, flip_suspect=0.02, alpha=1.0)
+    assert not strict["passed"]
 
 
 def test_trigger_check_uses_one_call_per_model():
     """All texts of one model (every phrase, and the probes without one) go in one predict_proba call."""
     candidate, active = rule_predictor(), rule_predictor()
     phrases = [trigger_phrase(), Phrase("wonderful", 0, 4.0, 9, 0.1)]
-    trigger_checks(phrases, negative_probes(), candidate, active, flip_max=0.05, flip_suspect=0.02)
+    trigger_checks(phrases, negative_probes(), candidate, active, flip_max=0.05, flip_suspect=0.02, alpha=0.05)
     assert candidate.calls == active.calls == [400]
 
 
 def test_no_phrase_gives_one_skipped_passing_check():
     """Without phrases the check is skipped, passes, and says which thresholds found none."""
     checks, findings = trigger_checks([], negative_probes(), rule_predictor(), rule_predictor(), flip_max=0.05,
-                                      flip_suspect=0.02, min_z=3.0, min_support=3)
+                                      flip_suspect=0.02, alpha=0.05, min_z=3.0, min_support=3)
     assert findings == [] and len(checks) == 1
     assert checks[0]["check"] == "trigger phrases" and checks[0]["passed"] and checks[0]["skipped"]
     assert "z >= 3 in at least 3 corrections" in checks[0]["detail"]
