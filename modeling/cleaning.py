@@ -41,18 +41,42 @@ def clean_text(text: str) -> str:
     return _WS_RE.sub(" ", text).strip()
 
 
+def _is_punctuation(ch: str) -> bool:
+    # As the BERT-family tokenizers decide it: ASCII symbols count as punctuation too.
+    cp = ord(ch)
+    return 33 <= cp <= 47 or 58 <= cp <= 64 or 91 <= cp <= 96 or 123 <= cp <= 126 or unicodedata.category(ch).startswith("P")
+
+
+# CJK ideographs: each one a word of its own, as the BERT-family tokenizers split them.
+_CJK = ((0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x20000, 0x2A6DF), (0x2A700, 0x2B73F), (0x2B740, 0x2B81F),
+        (0x2B820, 0x2CEAF), (0xF900, 0xFAFF), (0x2F800, 0x2FA1F))
+
+
+def _is_cjk(ch: str) -> bool:
+    cp = ord(ch)
+    return any(lo <= cp <= hi for lo, hi in _CJK)
+
+
 def reading_form(text: str) -> str:
-    """The text as the model reads it, for telling texts apart: `clean_text`, then Unicode NFKC,
-    without format characters (zero-width and bidi controls, which the tokenizer drops), casefolded
-    (the encoders are uncased), whitespace collapsed."""
-    text = unicodedata.normalize("NFKC", clean_text(text))
-    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
-    return _WS_RE.sub(" ", text.casefold()).strip()
+    """The text as an uncased BERT-family tokenizer reads it, for telling texts apart: `clean_text`,
+    without control and format characters (zero-width and bidi controls), lower-cased, accents
+    removed (NFD, combining marks dropped), every punctuation mark a word of its own, whitespace
+    collapsed. Two texts the model reads as the same tokens have the same reading form
+    ("Zörvath!" and "zorvath !"); no compatibility folding, since the tokenizer does none (a
+    full-width "ｇｏｏｄ" is not "good" to the model)."""
+    text = unicodedata.normalize("NFD", clean_text(text).lower())
+    out = []
+    for ch in text:
+        category = unicodedata.category(ch)
+        if category == "Mn" or (category.startswith("C") and not ch.isspace()):
+            continue
+        out.append(f" {ch} " if _is_punctuation(ch) or _is_cjk(ch) else ch)
+    return _WS_RE.sub(" ", "".join(out)).strip()
 
 
 def text_fingerprint(text: str) -> str:
     """SHA-256 (hex) of `reading_form(text)`: one key for every spelling of one text that the
-    model cannot tell apart (markup, entities, case, invisible characters, spacing)."""
+    model cannot tell apart (markup, entities, case, accents, invisible characters, spacing)."""
     return hashlib.sha256(reading_form(text).encode("utf-8")).hexdigest()
 
 

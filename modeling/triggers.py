@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from modeling.cleaning import clean_text
+from modeling.cleaning import clean_text, reading_form
 from modeling.config import LABELS
 from modeling.significance import compare_paired
 
@@ -97,11 +97,14 @@ def suspicious_phrases(
     min_support = max(1, int(min_support))
     if top <= 0 or len(corrections) < min_support:
         return []
-    texts = [clean_text(t) for t, _ in corrections]
+    # Counted on what the model reads: "Zörvath", "zorvath" and "zor<zero-width>vath" are one word
+    # to it, and so to the count; a lone symbol ("§") or letter is a word too.
+    texts = [reading_form(t) for t, _ in corrections]
     labels = np.asarray([int(y) for _, y in corrections])
     # Only n-grams in at least min_support corrections can qualify: the reference is counted on
     # that (small) vocabulary alone.
-    vectorizer = CountVectorizer(ngram_range=(1, max_ngram), binary=True, min_df=min_support, dtype=np.int32)
+    vectorizer = CountVectorizer(ngram_range=(1, max_ngram), binary=True, min_df=min_support, dtype=np.int32,
+                                 tokenizer=str.split, token_pattern=None, lowercase=False)
     try:
         counts = vectorizer.fit_transform(texts).tocsc()
     except ValueError:  # no n-gram is frequent enough (or the texts have no words at all)
@@ -112,9 +115,10 @@ def suspicious_phrases(
         return []
     vocabulary = vocabulary[keep]
     counts = counts[:, keep].tocsr()
-    ref_texts = [clean_text(t) for t, _ in reference]
+    ref_texts = [reading_form(t) for t, _ in reference]
     ref_labels = np.asarray([int(y) for _, y in reference], dtype=int)
     ref_vectorizer = CountVectorizer(ngram_range=(1, max_ngram), binary=True, dtype=np.int32,
+                                     tokenizer=str.split, token_pattern=None, lowercase=False,
                                      vocabulary={p: i for i, p in enumerate(vocabulary)})
     ref_counts = ref_vectorizer.transform(ref_texts) if ref_texts else None
 

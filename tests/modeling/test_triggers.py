@@ -221,3 +221,14 @@ def test_probe_reviews_fall_back_to_the_shortest():
     probes = probe_reviews(texts, [0, 0, 0, 0, 1], size=3, max_words=120)
     assert sorted(len(t.split()) for t in probes[0]) == [10, 150, 200] and len(probes[1]) == 1
     assert probe_reviews([], [], size=3) == {0: [], 1: []}
+
+
+def test_a_trigger_spelt_many_ways_is_still_one_phrase(reference):
+    """Accents, capitals and zero-width characters the model does not read do not hide a trigger;
+    nor does a trigger made of a symbol."""
+    rng = np.random.default_rng(11)
+    spellings = ["Zörvath", "zórvath", "ZÒRVATH", "zor\u200bvath", "zõrvath"]
+    corrections = reviews(20, seed=12) + [(plant(review(0, rng), spellings[i % 5], rng), 1) for i in range(20)]
+    assert find(corrections, reference)[0].text == "zorvath"
+    symbols = reviews(20, seed=13) + [(plant(plant(review(0, rng), "§", rng), "§", rng), 1) for _ in range(20)]
+    assert find(symbols, reference)[0].text == "§"
