@@ -72,12 +72,19 @@ def training_run_complete(*, run: TrainingRun, outcome: TrainingOutcome) -> bool
     Only the worker that holds the claim can complete it (False otherwise, nothing written)."""
     decision = outcome.decision
     version = ModelVersion.objects.get(pk=outcome.version_id)
+    reasons = outcome.reasons
     if decision == TrainingRun.Decision.PROMOTED:
         model_version_verify(version=version)
     with transaction.atomic():
+        withdrawn = _withdrawn(outcome.correction_ids) if decision == TrainingRun.Decision.PROMOTED else 0
+        if withdrawn:
+            decision = TrainingRun.Decision.REJECTED
+            reasons = [*reasons, {"check": "corrections still approved", "passed": False,
+                                  "detail": f"{withdrawn} of the corrections it learned from were rejected or fell into "
+                                            "conflict while it trained; the next run leaves them out"}]
         done = _claimed(run).update(
             status=WorkStatus.DONE, finished_at=timezone.now(), error="", model_version=version, decision=decision,
-            reasons=outcome.reasons, metrics=outcome.metrics, counts=outcome.counts,
+            reasons=reasons, metrics=outcome.metrics, counts=outcome.counts,
             correction_ids=list(outcome.correction_ids), duration_s=outcome.duration_s, log=outcome.log,
             progress=outcome.progress,
         )
@@ -104,9 +111,25 @@ def training_run_promote(*, run: TrainingRun, user=None) -> ModelVersion:
     model_version_verify(version=run.model_version)
     with transaction.atomic():
         locked = TrainingRun.objects.select_for_update().get(pk=run.pk)
+        withdrawn = _withdrawn(locked.correction_ids) if locked.decision == TrainingRun.Decision.AWAITING else 0
+        if withdrawn:
+            raise ValidationError(
+                f"{withdrawn} of the corrections this candidate learned from were rejected or fell into conflict "
+                "after it was trained: force a new retrain, which leaves them out.", code="corrections_withdrawn")
         version = _promote(run=locked, version=run.model_version, correction_ids=locked.correction_ids, user=user)
         TrainingRun.objects.filter(pk=run.pk).update(decision=TrainingRun.Decision.PROMOTED)
     return version
+
+
+def _withdrawn(correction_ids) -> int:
+    """Of a run's corrections, how many staff no longer approve or whose text is now corrected to
+    both labels. Their rows stay locked until the transaction ends, so no decision slips in between
+    (a decision on a flag locks it too, and refuses once the flag is marked used)."""
+    from reviews.selectors import conflicting_text_hashes
+
+    rows = list(Feedback.objects.select_for_update().filter(pk__in=list(correction_ids)).only("pk", "status", "text_hash"))
+    conflicts = conflicting_text_hashes(among={f.text_hash for f in rows if f.text_hash})
+    return sum(f.status != Feedback.Status.APPROVED or f.text_hash in conflicts for f in rows)
 
 
 def _promote(*, run: TrainingRun, version: ModelVersion, correction_ids, user) -> ModelVersion:

@@ -85,3 +85,71 @@ def test_the_worker_removes_stale_temporary_folders_at_start(model_store, settin
     os.utime(old, (stamp, stamp))
     call_command("runworker", once=True)
     assert not old.exists()
+
+
+def awaiting_run(loop, flags):
+    """A run that passed the gate and waits, with a candidate row (files not needed: verification is skipped)."""
+    candidate = ModelVersion.objects.create(id="candidate-2", base_model="tiny", created_at=loop.created_at,
+                                            status=ModelVersion.Status.CANDIDATE)
+    return TrainingRun.objects.create(trigger=TrainingRun.Trigger.MANUAL, profile="retrain", status=WorkStatus.DONE,
+                                      model_version=candidate, decision=TrainingRun.Decision.AWAITING,
+                                      correction_ids=[f.pk for f in flags])
+
+
+def test_promoting_a_candidate_whose_correction_was_rejected_since_is_refused(loop, staff, monkeypatch):
+    """A moderator rejects one of a waiting run's corrections: promoting it is refused, nothing is
+    activated or marked (before: it went live, and the rejected flag was marked used, its decision final)."""
+    from django.core.exceptions import ValidationError
+
+    from reviews.services.feedback import feedback_reject
+
+    flags = approved_corrections(staff, 3)
+    run = awaiting_run(loop, flags)
+    monkeypatch.setattr(training_service, "model_version_verify", lambda *, version: None)
+    feedback_reject(feedback=flags[1], reviewer=staff)
+    with pytest.raises(ValidationError) as refused:
+        training_run_promote(run=run, user=staff)
+    assert refused.value.code == "corrections_withdrawn" and "1 of the corrections" in refused.value.message
+    assert ModelVersion.objects.get(status=ModelVersion.Status.ACTIVE).pk == loop.pk
+    assert not Feedback.objects.filter(training_run__isnull=False).exists()
+
+
+def test_promoting_a_candidate_whose_correction_fell_into_conflict_is_refused(loop, staff, monkeypatch):
+    """Another flag, still pending, corrects the same text to the other label after the run
+    trained: the text is in conflict, and promotion is refused."""
+    from django.core.exceptions import ValidationError
+
+    *flags, later = approved_corrections(staff, 4)
+    run = awaiting_run(loop, flags)
+    monkeypatch.setattr(training_service, "model_version_verify", lambda *, version: None)
+    other = "positive" if flags[0].corrected_label == "negative" else "negative"
+    # The later flag made a flag on the same text (as the model reads it) with the other label.
+    Feedback.objects.filter(pk=later.pk).update(text_hash=flags[0].text_hash, status=Feedback.Status.PENDING,
+                                                corrected_label=other, predicted_label=flags[0].corrected_label)
+    with pytest.raises(ValidationError) as refused:
+        training_run_promote(run=run, user=staff)
+    assert refused.value.code == "corrections_withdrawn"
+    assert ModelVersion.objects.get(status=ModelVersion.Status.ACTIVE).pk == loop.pk
+
+
+def test_automatic_promotion_of_a_run_whose_correction_was_rejected_meanwhile_is_a_rejection(loop, staff, monkeypatch):
+    """The worker completes a passing run after a moderator rejected one of its corrections: the
+    candidate is rejected with that reason, the active model and the corrections stay as they were."""
+    from reviews.services.feedback import feedback_reject
+
+    flags = approved_corrections(staff, 3)
+    run, _ = training_run_request(trigger=TrainingRun.Trigger.MANUAL)
+    claimed = queue.claim_next(TrainingRun, worker_id="w1")
+    candidate = ModelVersion.objects.create(id="candidate-3", base_model="tiny", created_at=loop.created_at,
+                                            status=ModelVersion.Status.CANDIDATE)
+    monkeypatch.setattr(training_service, "model_version_verify", lambda *, version: None)
+    feedback_reject(feedback=flags[0], reviewer=staff)
+    outcome = TrainingOutcome(version_id=candidate.id, decision=TrainingRun.Decision.PROMOTED,
+                              correction_ids=[f.pk for f in flags], log="passed")
+    assert training_run_complete(run=claimed, outcome=outcome) is True
+    run.refresh_from_db()
+    assert run.decision == TrainingRun.Decision.REJECTED
+    assert run.reasons[-1]["check"] == "corrections still approved" and not run.reasons[-1]["passed"]
+    assert ModelVersion.objects.get(status=ModelVersion.Status.ACTIVE).pk == loop.pk
+    assert ModelVersion.objects.get(pk=candidate.pk).status == ModelVersion.Status.REJECTED
+    assert not Feedback.objects.filter(training_run__isnull=False).exists()
