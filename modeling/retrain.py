@@ -102,18 +102,22 @@ def replay_sample(replay_pool: Dataset, config: MixConfig) -> Dataset:
     return replay_pool.select(sorted(rows.tolist()))
 
 
-def assemble_mix(replay_pool: Dataset, corrections: list[Correction], config: MixConfig) -> tuple[Dataset, dict, list[int]]:
+def assemble_mix(replay_pool: Dataset, corrections: list[Correction], config: MixConfig, *,
+                 evaluation_keys: frozenset[str] | set[str] = frozenset()) -> tuple[Dataset, dict, list[int]]:
     """A replay sample of `replay_pool` (a training split; never validation or test) plus the
-    corrections: texts corrected to both labels left out, one vote per text, the per-source and
-    per-network caps, then the feedback share, each correction oversampled.
+    corrections: texts the gate evaluates on (`evaluation_keys`, text keys of the validation and
+    test splits: a correction may not teach the candidate its own exam) and texts corrected to
+    both labels left out, one vote per text, the per-source and per-network caps, then the
+    feedback share, each correction oversampled.
 
     Returns the shuffled training set, the counts, and the ids of the corrections used.
     """
     rng = np.random.default_rng(config.seed)
     replay = replay_sample(replay_pool, config)
     replay_n = len(replay)
-    conflicts = find_conflicts(corrections)
-    agreed = [c for c in corrections if c.key not in conflicts]
+    admissible = [c for c in corrections if c.key not in evaluation_keys]
+    conflicts = find_conflicts(admissible)
+    agreed = [c for c in admissible if c.key not in conflicts]
     unique = one_vote_per_text(agreed)
     capped = cap_per_source(unique, per_source=config.max_per_source, per_network=config.max_per_network)
     # Feedback rows may make up at most max_feedback_share of the mix.
@@ -131,8 +135,9 @@ def assemble_mix(replay_pool: Dataset, corrections: list[Correction], config: Mi
     counts = {
         "replay": replay_n,
         "corrections_available": len(corrections),
+        "evaluation_texts": len(corrections) - len(admissible),
         "conflicting_texts": len(conflicts),
-        "corrections_in_conflict": len(corrections) - len(agreed),
+        "corrections_in_conflict": len(admissible) - len(agreed),
         "duplicates": len(agreed) - len(unique),
         "corrections_after_caps": len(capped),
         "trusted_used": sum(c.trusted for c in used),

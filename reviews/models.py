@@ -169,7 +169,8 @@ class Feedback(models.Model):
     network = models.CharField(max_length=80, db_index=True, blank=True)
     # reviews.services.feedback.text_key: a hash of the text as the model reads it; one text, one vote.
     text_hash = models.CharField(max_length=64, db_index=True, blank=True)
-    # Flagged by a moderator or a trusted user (a permission): not capped by the anonymous rules.
+    # Flagged by a moderator or a trusted user (a permission), as it was when flagged. A retrain asks
+    # again (reviews.selectors): only a user trusted *then* is not capped by the anonymous rules.
     trusted = models.BooleanField(default=False)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
     reviewed_by = models.ForeignKey(

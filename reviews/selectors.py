@@ -204,9 +204,23 @@ def explanation_for(*, prediction):
 
 
 def corrections_waiting() -> int:
-    """Approved corrections a retrain may learn from: not held out, not used by a promoted run
-    (before the mix's own rules: one vote per text, conflicts left out, caps)."""
-    return _unused_corrections().count()
+    """Approved corrections the next retrain can learn from: after the mix's own rules (texts in
+    conflict, learnt or held out left out, one vote per text, the per-source and per-network
+    caps), so twenty copies of one text, or twenty flags of one source, do not start a retrain
+    that would learn one or ten. Texts are not loaded: the stored keys decide."""
+    from modeling.retrain import Correction, cap_per_source, one_vote_per_text
+
+    excluded = _excluded_from_training()
+    rows = list(_unused_corrections().values_list("pk", "corrected_label", "source", "reporter", "network", "text_hash",
+                                                  "user_id"))
+    trusted = _trusted_users({row[-1] for row in rows})
+    corrections = [Correction(pk, "", label, source or reporter, network=network, text_hash=text_hash or f"row:{pk}",
+                              trusted=user_id in trusted)
+                   for pk, label, source, reporter, network, text_hash, user_id in rows
+                   if not (text_hash and text_hash in excluded)]
+    mix = conf.mix_config(seed=0)
+    return len(cap_per_source(one_vote_per_text(corrections), per_source=mix.max_per_source,
+                              per_network=mix.max_per_network))
 
 
 def _unused_corrections() -> QuerySet[Feedback]:
@@ -223,21 +237,44 @@ def conflicting_text_hashes(*, among=None) -> set[str]:
     return {row["text_hash"] for row in rows}
 
 
-def _as_correction(f: Feedback):
+def _trusted_users(user_ids) -> set[int]:
+    """Of these users, those trusted *now* (moderators, trusted reporters): a correction's trust is
+    decided when a retrain uses it, so taking the permission away from an account un-trusts its
+    waiting corrections, and a moderator's flags from before the permission existed count as trusted."""
+    from django.contrib.auth import get_user_model
+
+    from reviews.services.feedback import user_is_trusted
+
+    ids = {i for i in user_ids if i is not None}
+    return {u.pk for u in get_user_model().objects.filter(pk__in=ids) if user_is_trusted(u)} if ids else set()
+
+
+def _as_correction(f: Feedback, trusted: set[int]):
     from modeling.retrain import Correction
 
     return Correction(f.pk, f.prediction.review.text, f.corrected_label, f.source or f.reporter,
-                      network=f.network, text_hash=f.text_hash, trusted=f.trusted)
+                      network=f.network, text_hash=f.text_hash, trusted=f.user_id in trusted)
 
 
 def corrections_unused() -> list:
     """The waiting corrections as modeling.retrain.Correction, oldest first: without texts in
     conflict and without texts a promoted run already learnt (one text, one vote)."""
-    excluded = conflicting_text_hashes() | set(
-        Feedback.objects.filter(status=Feedback.Status.APPROVED, training_run__isnull=False)
-        .values_list("text_hash", flat=True))
-    rows = _unused_corrections().select_related("prediction__review").order_by("pk")
-    return [_as_correction(f) for f in rows if not (f.text_hash and f.text_hash in excluded)]
+    excluded = _excluded_from_training()
+    rows = list(_unused_corrections().select_related("prediction__review").order_by("pk"))
+    trusted = _trusted_users({f.user_id for f in rows})
+    return [_as_correction(f, trusted) for f in rows if not (f.text_hash and f.text_hash in excluded)]
+
+
+def _learnt_text_hashes() -> set[str]:
+    return set(Feedback.objects.filter(status=Feedback.Status.APPROVED, training_run__isnull=False)
+               .values_list("text_hash", flat=True))
+
+
+def _excluded_from_training() -> set[str]:
+    """Text keys no retrain may learn: in conflict, already learnt, or held out (a text with a
+    held-out copy is evaluation data, whichever side its other copies fell on)."""
+    held_out = Feedback.objects.filter(status=Feedback.Status.APPROVED, is_holdout=True).values_list("text_hash", flat=True)
+    return conflicting_text_hashes() | _learnt_text_hashes() | set(held_out)
 
 
 def corrections_held_out() -> tuple[list[str], list[int]]:
@@ -247,7 +284,8 @@ def corrections_held_out() -> tuple[list[str], list[int]]:
     from modeling.config import LABEL2ID
     from reviews.services.feedback import holdout_key
 
-    conflicts = conflicting_text_hashes()
+    # A text a promoted run learnt (a copy of it was on the training side) is no test of the candidate.
+    conflicts = conflicting_text_hashes() | _learnt_text_hashes()
     rows = Feedback.objects.filter(status=Feedback.Status.APPROVED, is_holdout=True).select_related("prediction__review")
     by_source: dict[str, list[Feedback]] = {}
     seen: set[str] = set()

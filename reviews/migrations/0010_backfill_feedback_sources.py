@@ -21,25 +21,31 @@ def holdout_key(text_hash: str) -> bytes:
 def backfill(apps, schema_editor):
     Feedback = apps.get_model("reviews", "Feedback")
     FeedbackSource = apps.get_model("reviews", "FeedbackSource")
-    rows = Feedback.objects.filter(source="").select_related("prediction__review")
-    for flag in rows.iterator(chunk_size=500):
-        if flag.user_id:
-            source = f"user:{flag.user_id}"
-        elif flag.client_hash:
-            source = f"client:{flag.client_hash}"
-        else:
-            source = flag.reporter
-        text_hash = text_fingerprint(flag.prediction.review.text)
-        fields = {"source": source, "text_hash": text_hash}
-        if flag.status == "approved" and flag.training_run_id is None:
-            # Held-out membership was a public hash of the id; it is now keyed with the secret.
-            fields["is_holdout"] = is_holdout(text_hash, conf.gate.holdout_share, key=holdout_key(text_hash))
-        Feedback.objects.filter(pk=flag.pk).update(**fields)
+    # The keys first: updating the indexed column under an open cursor over it may skip rows.
+    pending = list(Feedback.objects.filter(source="").order_by("pk").values_list("pk", flat=True))
+    for start in range(0, len(pending), 500):
+        for flag in Feedback.objects.filter(pk__in=pending[start:start + 500]).select_related("prediction__review"):
+            backfill_one(Feedback, flag)
     counts = Feedback.objects.values("source").annotate(
         flags=Count("id"), approved=Count("id", filter=Q(status="approved")), rejected=Count("id", filter=Q(status="rejected")))
     for row in counts:
         FeedbackSource.objects.update_or_create(
             source=row["source"], defaults={"flags": row["flags"], "approved": row["approved"], "rejected": row["rejected"]})
+
+
+def backfill_one(Feedback, flag) -> None:
+    if flag.user_id:
+        source = f"user:{flag.user_id}"
+    elif flag.client_hash:
+        source = f"client:{flag.client_hash}"
+    else:
+        source = flag.reporter
+    text_hash = text_fingerprint(flag.prediction.review.text)
+    fields = {"source": source, "text_hash": text_hash}
+    if flag.status == "approved" and flag.training_run_id is None:
+        # Held-out membership was a public hash of the id; it is now keyed with the secret.
+        fields["is_holdout"] = is_holdout(text_hash, conf.gate.holdout_share, key=holdout_key(text_hash))
+    Feedback.objects.filter(pk=flag.pk).update(**fields)
 
 
 class Migration(migrations.Migration):

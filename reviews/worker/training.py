@@ -269,6 +269,7 @@ def mix_stage(run: TrainingRun, loaded: Loaded) -> Mixed:
     from datasets import concatenate_datasets
 
     from modeling.config import LABEL2ID
+    from modeling.cleaning import text_fingerprint
     from modeling.data import clean_text
     from modeling.retrain import assemble_mix, replay_sample
     from modeling.triggers import suspicious_phrases
@@ -276,7 +277,9 @@ def mix_stage(run: TrainingRun, loaded: Loaded) -> Mixed:
     corrections = selectors.corrections_unused()
     train = loaded.data["train"]
     mix_config = conf.mix_config(seed=run.pk)
-    mix, counts, used_ids = assemble_mix(train, corrections, mix_config)
+    # The gate's own exam (the validation and test splits, the probes among them) is not for learning.
+    evaluation_keys = {text_fingerprint(t) for split in ("validation", "test") for t in loaded.data[split]["text"]}
+    mix, counts, used_ids = assemble_mix(train, corrections, mix_config, evaluation_keys=evaluation_keys)
     holdout_texts, holdout_labels = selectors.corrections_held_out()
     counts["holdout"] = len(holdout_texts)
     used = set(used_ids)

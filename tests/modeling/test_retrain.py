@@ -162,3 +162,17 @@ def test_gate_skips_the_holdout_check_with_too_few_and_says_so():
     result = run_gate(holdout_n=3, holdout_candidate=0.0)
     check = next(c for c in result.checks if c["check"] == "held-out corrections")
     assert result.passed and check.get("skipped") and "3 held-out" in check["detail"]
+
+
+def test_corrections_of_texts_the_gate_evaluates_on_are_left_out(pool):
+    """A correction whose text is a validation or test review (in any spelling the model cannot
+    tell apart) never trains: the candidate may not learn its own exam."""
+    from modeling.cleaning import text_fingerprint
+
+    exam = "An awful, boring film: the probes' own text."
+    many = corrections(4) + [Correction(50, exam.upper(), "positive", "mallory"),
+                             Correction(51, exam.replace(":", " :"), "positive", "trent")]
+    mix, counts, used = assemble_mix(pool, many, MixConfig(replay_size=50, max_per_source=10),
+                                     evaluation_keys={text_fingerprint(exam)})
+    assert 50 not in used and 51 not in used and len(used) == 4
+    assert counts["evaluation_texts"] == 2

@@ -130,3 +130,52 @@ def test_a_text_a_promoted_run_learnt_is_not_used_again(active_model, staff):
     Feedback.objects.filter(pk=first.pk).update(training_run=run)
     assert [c.id for c in selectors.corrections_unused()] == []
     assert again.text_hash == first.text_hash
+
+
+def test_a_text_is_on_one_side_only_even_when_its_copies_fell_on_both(active_model, staff):
+    """Copies of one text on both sides of the held-out split (a changed share or key): it is never
+    trained on; once a promoted run learnt it, it no longer tests a candidate."""
+    from reviews.models import TrainingRun
+
+    held = feedback_approve(feedback=flag("split text", session_key="a", client_ip="192.0.2.1"), reviewer=staff)
+    trained = feedback_approve(feedback=flag("Split  text", session_key="b", client_ip="192.0.2.2"), reviewer=staff)
+    Feedback.objects.filter(pk=held.pk).update(is_holdout=True)
+    Feedback.objects.filter(pk=trained.pk).update(is_holdout=False)
+    assert selectors.corrections_unused() == [] and selectors.corrections_waiting() == 0
+    assert len(selectors.corrections_held_out()[0]) == 1
+    Feedback.objects.filter(pk=trained.pk).update(training_run=TrainingRun.objects.create(trigger="manual"))
+    assert selectors.corrections_held_out() == ([], [])
+
+
+def test_corrections_waiting_counts_what_a_retrain_can_learn(active_model, staff, settings):
+    """Twenty copies of one text are one correction; twenty texts of one source are the cap."""
+    settings.SENTIMENT_RETRAIN_MAX_PER_SOURCE = 5
+    for i in range(20):
+        feedback_approve(feedback=flag("the same text " + " " * i, session_key=f"c{i}", client_ip=f"198.51.100.{i + 1}"),
+                         reviewer=staff)
+    Feedback.objects.update(is_holdout=False)
+    assert selectors.corrections_waiting() == 1
+    for i in range(20):
+        feedback_approve(feedback=flag(f"one source text {i}", session_key=f"s{i}", client_ip="192.0.2.9"), reviewer=staff)
+    Feedback.objects.update(is_holdout=False)
+    assert selectors.corrections_waiting() == 1 + 5
+
+
+def test_trust_is_asked_again_when_a_retrain_uses_the_correction(active_model, staff, django_user_model):
+    """Taking the trusted-reporter permission away un-trusts the account's waiting corrections;
+    giving it trusts the ones it flagged before."""
+    reporter = django_user_model.objects.create_user("reporter", password="pw-reporter-123")
+    permission = Permission.objects.get(codename="trusted_reporter")
+    reporter.user_permissions.add(permission)
+    reporter = django_user_model.objects.get(pk=reporter.pk)
+    early = feedback_approve(feedback=flag("trusted once", user=reporter), reviewer=staff)
+    assert early.trusted
+    Feedback.objects.update(is_holdout=False)
+    assert [c.trusted for c in selectors.corrections_unused()] == [True]
+    reporter.user_permissions.remove(permission)
+    assert [c.trusted for c in selectors.corrections_unused()] == [False]
+    late = django_user_model.objects.create_user("late", password="pw-late-123")
+    feedback_approve(feedback=flag("flagged before the permission", user=late), reviewer=staff)
+    Feedback.objects.update(is_holdout=False)
+    late.user_permissions.add(permission)
+    assert [c.trusted for c in selectors.corrections_unused()] == [False, True]
