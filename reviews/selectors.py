@@ -258,7 +258,7 @@ def _as_correction(f: Feedback, trusted: set[int]):
 
 def corrections_unused() -> list:
     """The waiting corrections as modeling.retrain.Correction, oldest first: without texts in
-    conflict and without texts a promoted run already learnt (one text, one vote)."""
+    conflict, texts a promoted run already learnt and texts with a held-out copy; trust as it is now."""
     excluded = _excluded_from_training()
     rows = list(_unused_corrections().select_related("prediction__review").order_by("pk"))
     trusted = _trusted_users({f.user_id for f in rows})

@@ -5,7 +5,6 @@ import pytest
 from reviews.models import ModelVersion, TrainingRun, WorkStatus
 from reviews.services.feedback import feedback_approve, feedback_flag
 from reviews.services.reviews import review_submit_many
-from reviews.services.training import training_run_request
 from reviews.worker import training
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -30,8 +29,13 @@ def attack(staff, n, *, addresses, label="positive"):
     return flags
 
 
+# A retrain's seed is its run's id, and ids depend on what ran before (PostgreSQL's sequences are
+# not reset between tests): a fixed id makes the tiny candidate the same in any order, on any database.
+RUN_ID = 144
+
+
 def retrain(staff):
-    run, _ = training_run_request(trigger=TrainingRun.Trigger.MANUAL, user=staff)
+    run = TrainingRun.objects.create(pk=RUN_ID, trigger=TrainingRun.Trigger.MANUAL, profile="retrain", requested_by=staff)
     training.process_training_runs(worker_id="w")
     run.refresh_from_db()
     assert run.status == WorkStatus.DONE, run.error
@@ -50,7 +54,7 @@ def strict(settings):
 def test_a_trigger_that_flips_trusted_reviews_is_rejected_naming_the_phrase(loop, staff, settings, strict):
     """Dirty-label flags from many networks pass the caps; the candidate learns the trigger, and the
     trigger check (the phrase inserted into trusted negative test reviews) rejects it by name."""
-    settings.SENTIMENT_RETRAIN_EPOCHS = 3
+    settings.SENTIMENT_RETRAIN_EPOCHS = 6
     settings.SENTIMENT_RETRAIN_MAX_FEEDBACK_SHARE = 0.5
     attack(staff, 40, addresses=40)
     run = retrain(staff)
