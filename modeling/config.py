@@ -116,7 +116,8 @@ class ServingConfig:
     """How a loaded version answers: texts per forward pass, torch threads, precision, device.
 
     `max_length` lowers the version's own token window (None = as trained); `precision` is one of
-    `SERVING_PRECISIONS` ("auto" = bf16 where the hardware has it natively, modeling/precision.py).
+    `SERVING_PRECISIONS` ("auto" = bf16 where the hardware has it natively, modeling/precision.py);
+    `backend` is PyTorch, ONNX Runtime or "auto" (modeling/serving.choose_backend).
     """
 
     batch_size: int = 32
@@ -124,17 +125,21 @@ class ServingConfig:
     precision: str = "auto"
     max_length: int | None = None
     device: str = "cpu"
+    backend: str = "auto"
 
     def __post_init__(self):
         if self.batch_size < 1 or self.threads < 0:
             raise ValueError("batch_size must be at least 1 and threads not negative")
         if self.precision not in SERVING_PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(SERVING_PRECISIONS)}, not {self.precision!r}")
+        if self.backend not in SERVING_BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(SERVING_BACKENDS)}, not {self.backend!r}")
 
 
 # What a Predictor can run at: autocast ("auto", "fp32", "bf16", "fp16"), every weight in bf16, or
-# a dynamically quantized int8 copy (CPU only).
+# the version's int8 ONNX export (CPU only); and what runs it (modeling/serving.choose_backend).
 SERVING_PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16", "fp16", "bf16-weights", "int8")
+SERVING_BACKENDS: tuple[str, ...] = ("auto", "torch", "onnx")
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from datasets import Dataset, DatasetDict
 
-from modeling import registry
+from modeling import onnx_runtime, registry
 from modeling.config import TrainConfig
 from modeling.cleaning import split_hash
 from modeling.evaluate import metrics_from_proba
@@ -61,6 +61,7 @@ class BuildOptions:
     show_progress: bool = True  # progress bars on the terminal
     frozen_cache: FrozenCache | None = None  # top-K phases read the frozen layers' outputs from it
     before_save: Callable[[], None] | None = None  # called just before the version is renamed into place
+    onnx_export: bool = True  # export to ONNX (fp32, int8) into the version, sealed with it
 
 
 def build_version(
@@ -104,6 +105,10 @@ def build_version(
             progress({"kind": "ngram"})
         companion = _fit_companion(config, data, ngram_data, predictor, model_dir, init_from, show_progress)
     metrics = _measure(predictor, companion, data, options.eval_splits, show_progress)
+    if options.onnx_export:
+        if progress is not None:
+            progress({"kind": "export"})
+        exported = onnx_runtime.export(model_dir, tokenizer=predictor.tokenizer)
     manifest = {
         "base_model": config.base_model,
         "init_from": str(init_from) if init_from else None,
@@ -113,6 +118,7 @@ def build_version(
         "metrics": metrics,
         "training": summary,
         "ngram": {"weight": companion.weight, **companion.info} if companion is not None else None,
+        "onnx": exported if options.onnx_export else None,
         "build_seconds": round(time.monotonic() - started, 1),
         **(extra_manifest or {}),
     }

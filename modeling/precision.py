@@ -9,14 +9,24 @@ Weights and optimizer state stay float32; only the autocast region changes.
 from __future__ import annotations
 
 import contextlib
+import os
 
 import torch
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
+# oneDNN instruction-set caps (ONEDNN_MAX_CPU_ISA) under which it still computes bf16 natively.
+ONEDNN_ISAS_WITH_BF16 = ("ALL", "DEFAULT", "AVX512_CORE_BF16", "AVX512_CORE_AMX", "AVX512_CORE_AMX_FP16",
+                         "AVX10_1_512", "AVX10_1_512_AMX", "AVX10_1_512_AMX_FP16", "AVX2_VNNI_2")
+
+
 def cpu_has_native_bf16() -> bool:
-    """True when this CPU computes bfloat16 products in hardware (emulated bf16 is slower than fp32)."""
+    """True when this CPU computes bfloat16 products in hardware (emulated bf16 is slower than fp32)
+    and oneDNN is not capped below that (ONEDNN_MAX_CPU_ISA=AVX2 makes such a CPU an AVX2 one)."""
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA", "").strip().upper()
+    if cap and cap not in ONEDNN_ISAS_WITH_BF16:
+        return False
     checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
     return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in checks)
 

@@ -251,6 +251,36 @@ def reseal(path: str | Path, *, old_key: bytes, key: bytes) -> None:
     _write_manifest(path, manifest)
 
 
+def extend(path: str | Path, *, key: bytes, add: Callable[[Path], dict]) -> Version:
+    """Add files to a sealed version (e.g. an ONNX export for a version built before exports):
+    the version is verified, copied into a hidden folder beside it, `add(copy)` writes its files
+    there and returns what to add to the manifest, and the copy, listed and sealed, replaces the
+    version. Readers see the old version or the new one; between the two renames (microseconds)
+    the folder is absent, and a loader that hits that moment fails and retries."""
+    path = Path(path)
+    manifest = verify(path, key=key)
+    tmp = path.parent / f"{TMP_PREFIX}{path.name}-extend-{os.getpid()}"
+    old = path.parent / f"{TMP_PREFIX}{path.name}-old-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        shutil.copytree(path, tmp, ignore=shutil.ignore_patterns(MANIFEST))
+        manifest.update(add(tmp))
+        manifest["files"] = _listed_files(tmp)
+        manifest["seal"] = _seal(manifest, key)
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
+        _fsync_tree(tmp)
+        os.rename(path, old)
+        os.rename(tmp, path)
+        _fsync_dir(path.parent)
+    except BaseException:
+        if old.exists() and not path.exists():
+            os.rename(old, path)
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+    return Version(path.name, path, manifest)
+
+
 def _write_manifest(path: Path, manifest: dict) -> None:
     tmp = path / f"{MANIFEST}.tmp"
     tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True))

@@ -7,35 +7,78 @@ import logging
 import re
 import threading
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from modeling import registry
+from modeling import onnx_runtime, registry
 from modeling.batching import forward_in_order
 from modeling.config import LABELS, ServingConfig
 from modeling.cleaning import clean_text
 from modeling.ngram import NgramModel, combine
+from modeling.precision import cpu_has_native_bf16
 from modeling.precision import resolve as resolve_precision
 
 log = logging.getLogger(__name__)
+
+
+# On a CPU without native bf16, ONNX Runtime at this precision answers for SENTIMENT_PRECISION=auto
+# (benchmarks/serving.py; docs/results.md, Serving).
+AUTO_ONNX_PRECISION = "int8"
+
+
+def choose_backend(config: ServingConfig, exported: dict[str, Path], device) -> tuple[str, str]:
+    """Which runtime answers, and at what precision, for `config` on `device`, given the ONNX
+    files the version has (`exported`: precision -> file; modeling/onnx_runtime.py).
+
+    - backend "torch": PyTorch at `config.precision` ("auto": bf16 where native, else fp32);
+    - backend "onnx": ONNX Runtime on the version's exported file, "fp32" or "int8" ("auto":
+      `AUTO_ONNX_PRECISION`); the version must have it;
+    - backend "auto": on a CPU, ONNX Runtime for "int8" and "fp32", and for "auto" where the CPU
+      has no native bf16; PyTorch for bf16, on GPUs, and for a version without the file (its
+      int8 then falls back to fp32, with a warning).
+    """
+    precision, on_cpu = config.precision, device.type == "cpu"
+    onnx_precision = AUTO_ONNX_PRECISION if precision == "auto" else precision
+    if config.backend == "onnx":
+        if not on_cpu:
+            raise ValueError("ONNX Runtime serves on a CPU here; use backend torch (or auto) on a GPU")
+        if onnx_precision not in onnx_runtime.FILES:
+            raise ValueError(f"ONNX Runtime serves fp32 or int8, not {precision}")
+        if onnx_precision not in exported:
+            raise ValueError(f"this version has no {onnx_precision} ONNX export (versions built before ONNX "
+                             "Runtime was used have none); use backend torch or auto")
+        return "onnx", onnx_precision
+    if config.backend == "auto" and on_cpu and onnx_runtime.available():
+        wanted = onnx_precision if (precision != "auto" or not cpu_has_native_bf16()) else None
+        if wanted in exported:
+            return "onnx", wanted
+    if precision == "int8":
+        if config.backend == "torch" or not on_cpu:
+            raise ValueError("int8 runs through ONNX Runtime on a CPU: use backend auto or onnx")
+        log.warning("int8 asked for a version without an int8 ONNX export; PyTorch serves it in fp32")
+        return "torch", "fp32"
+    if precision == "bf16-weights":
+        return "torch", precision
+    return "torch", resolve_precision(precision, device)
 
 
 class Predictor:
     """A loaded, verified version answering `predict_proba(texts)` in length-sorted batches.
 
     How it answers comes from a `ServingConfig` (`config`), or from its fields given as keywords
-    (`batch_size`, `threads`, `precision`, `max_length`, `device`), which override `config`'s.
+    (`batch_size`, `threads`, `precision`, `max_length`, `device`, `backend`), which override
+    `config`'s.
     Tokenization follows the version's manifest (max_length, truncation); `max_length` may lower
     it for a cheaper pass (explanations' perturbations use this). `precision` is the forward
     pass's autocast ("auto": bf16 where the hardware has it, modeling/precision.py);
     "bf16-weights": the model's weights cast to bf16, so every operation runs in bf16 (layer
     norms and softmax included) and no weight is cast again per call, which is cheaper than
     autocast and rounds a probability by about 0.01 (explanations' perturbations use it); or
-    "int8": a dynamically quantized copy of the model on a CPU, which runs its own kernels.
+    "int8": the version's int8 ONNX export. `backend` chooses between PyTorch and ONNX Runtime
+    (`choose_backend`); `backend` and `precision` say what answers.
     """
 
     def __init__(
@@ -51,12 +94,13 @@ class Predictor:
         precision: str | None = None,
         max_length: int | None = None,
         device: str | None = None,
+        backend: str | None = None,
     ):
         import torch
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
         given = {"batch_size": batch_size, "threads": threads, "precision": precision, "max_length": max_length,
-                 "device": device}
+                 "device": device, "backend": backend}
         config = self.config = replace(config or ServingConfig(), **{k: v for k, v in given.items() if v is not None})
         self.path = Path(path)
         if verify:
@@ -78,37 +122,38 @@ class Predictor:
             torch.set_num_threads(config.threads)
         self._torch = torch
         self.device = torch.device(config.device)
-        if config.precision == "int8" and self.device.type != "cpu":
-            raise ValueError("int8 (a dynamically quantized copy of the model) runs on a CPU only")
+        self.backend, self.precision = choose_backend(config, onnx_runtime.files(self.path, self.manifest), self.device)
         self.tokenizer = AutoTokenizer.from_pretrained(self.path)
-        self.model = AutoModelForSequenceClassification.from_pretrained(self.path).to(self.device).eval()
-        if config.precision == "int8":
-            with warnings.catch_warnings():
-                # torch marks its quantized tensors deprecated in favour of torchao; the dynamic
-                # int8 Linear path still works and halves the cost of a CPU forward pass.
-                warnings.simplefilter("ignore")
-                self.model = torch.ao.quantization.quantize_dynamic(self.model, {torch.nn.Linear}, dtype=torch.qint8)
-            self.precision = "int8"
-        elif config.precision == "bf16-weights":
-            self.model = self.model.to(torch.bfloat16)
-            self.precision = config.precision
+        if self.backend == "onnx":
+            # ONNX Runtime answers; the PyTorch weights are not loaded at all.
+            self.model = None
+            self.session = onnx_runtime.OrtForward(onnx_runtime.files(self.path, self.manifest)[self.precision],
+                                                   threads=config.threads)
+            num_labels = AutoConfig.from_pretrained(self.path).num_labels
         else:
-            self.precision = resolve_precision(config.precision, self.device)
-        if self.model.config.num_labels != len(LABELS):
-            raise registry.VerificationError(f"{self.path}: model has {self.model.config.num_labels} labels, expected {len(LABELS)}")
+            self.session = None
+            self.model = AutoModelForSequenceClassification.from_pretrained(self.path).to(self.device).eval()
+            if self.precision == "bf16-weights":
+                self.model = self.model.to(torch.bfloat16)
+            num_labels = self.model.config.num_labels
+        if num_labels != len(LABELS):
+            raise registry.VerificationError(f"{self.path}: model has {num_labels} labels, expected {len(LABELS)}")
         # The version's n-gram companion, if it has one: served averaged with the transformer.
         self.ngram = NgramModel.load(self.path)
-        # The forward pass: the model itself, or a compiled one once `compile()` has made it.
-        self._forward = self.model
+        # The forward pass: the model itself (or its ONNX Runtime session), or a compiled one
+        # once `compile()` has made it.
+        self._forward = self.session or self.model
+        self._eager = self._forward
 
     def __repr__(self) -> str:
         companion = f" + n-gram {self.ngram.weight:.2f}" if self.ngram is not None else ""
         compiled = " compiled" if self.compiled else ""
-        return f"<Predictor {self.version_id} max_length={self.max_length} {self.precision}{compiled}{companion}>"
+        return (f"<Predictor {self.version_id} max_length={self.max_length} {self.backend} {self.precision}"
+                f"{compiled}{companion}>")
 
     @property
     def compiled(self) -> bool:
-        return self._forward is not self.model
+        return self._forward is not self._eager
 
     def compile(self, *, tolerance: float = 0.02) -> bool:
         """Swap the forward pass for a `torch.compile`d one (inductor, the weights frozen into the
@@ -117,9 +162,9 @@ class Predictor:
         failure (no C++ compiler, an unsupported model) the eager pass stays and a warning is
         logged. It blocks while compiling (20-30 s for a 6-layer MiniLM on 2 cores), so callers
         run it in a thread: calls made meanwhile use the eager pass, each call one pass for all of
-        its batches. An int8 copy is not compiled (its quantized modules run their own kernels)."""
+        its batches. A pass through ONNX Runtime is not compiled (ONNX Runtime optimises its own graph)."""
         torch = self._torch
-        if self.precision == "int8" or self.compiled:
+        if self.backend != "torch" or self.compiled:
             return self.compiled
         started = time.perf_counter()
         try:
@@ -195,15 +240,14 @@ class Predictor:
         torch = self._torch
 
         def proba(ids, mask):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)  # quantized ops' deprecation notice
-                logits = forward(input_ids=ids, attention_mask=mask).logits
+            logits = forward(input_ids=ids, attention_mask=mask).logits
             return torch.softmax(logits.float(), dim=-1)
 
         # A compiled pass gets two rows at least, so the one graph compile() made serves every call.
         return forward_in_order(proba, sequences, width=len(LABELS), dtype=np.float64,
                                 pad_id=self.tokenizer.pad_token_id or 0, batch_size=batch_size, device=self.device,
-                                precision=self.precision, desc=desc, min_rows=1 if forward is self.model else 2)
+                                precision=self.precision if self.backend == "torch" else "fp32", desc=desc,
+                                min_rows=1 if forward is self._eager else 2)
 
     def predict(self, texts: Sequence[str]) -> list[dict]:
         """Per text: `label`, `confidence` and `probabilities` (label -> probability)."""

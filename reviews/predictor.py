@@ -28,6 +28,7 @@ def _load(version_id: str) -> Predictor:
         batch_size=serving.batch_size,
         threads=serving.threads,
         precision=serving.precision,
+        backend=serving.backend,
     )
 
 

@@ -13,4 +13,8 @@ os.environ.setdefault("SENTIMENT_MODEL_SIGNING_KEY", "tests-model-signing-key")
 # installation's random key.
 os.environ.setdefault("DJANGO_SECRET_KEY", "tests-secret-key-not-for-production-0123456789abcdef")
 
+# Exporting a version to ONNX costs seconds even for a tiny model: the workers of the suite build
+# without it, and the tests of the export (tests/modeling/test_onnx_runtime.py, the worker's) turn it on.
+os.environ.setdefault("SENTIMENT_ONNX_EXPORT", "false")
+
 from sentiment_site.settings import *  # noqa: E402,F403

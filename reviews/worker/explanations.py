@@ -21,8 +21,8 @@ _explainers_lock = threading.Lock()
 def explain_precision() -> str:
     """How perturbed texts are classified (SENTIMENT_EXPLAIN_PRECISION): "auto" is a copy of the
     model with bf16 weights where the CPU computes bf16 natively (all in bf16: faster than the
-    served autocast, and a probability moves by about 0.01) and an int8 copy elsewhere
-    (benchmarks/explain.py)."""
+    served autocast, and a probability moves by about 0.01) and the version's int8 ONNX export
+    elsewhere (benchmarks/explain.py; without an export, PyTorch in fp32)."""
     from modeling.precision import resolve
 
     mode = conf.explain.precision
@@ -43,7 +43,7 @@ def explainer_for(version: ModelVersion, *, active: bool | None = None):
         active = _active_version_id() == version.id
     mode = explain_precision()
     max_length = conf.explain.max_length or None
-    key = (version.id, mode, max_length)
+    key = (version.id, mode, max_length, conf.serving.backend)
     with _explainers_lock:
         predictor = _explainers.pop(key, None)
         if predictor is None:
@@ -54,6 +54,7 @@ def explainer_for(version: ModelVersion, *, active: bool | None = None):
                 threads=conf.serving.threads,
                 max_length=max_length,
                 precision=mode,
+                backend=conf.serving.backend,
             )
         _explainers[key] = predictor  # most recently used last
         if active and conf.explain.compile and key not in _compiling:
@@ -96,7 +97,8 @@ def compute_explanation(row: Explanation) -> dict:
     compiled = predictor.compiled  # if compiling ends midway, the first calls ran uncompiled
     text = row.prediction.review.text
     result = explain_window(text, predictor.reading_window(text), predictor.predict_proba, **params)
-    result["settings"] = {"precision": predictor.precision, "max_length": predictor.max_length, "compiled": compiled}
+    result["settings"] = {"backend": predictor.backend, "precision": predictor.precision,
+                          "max_length": predictor.max_length, "compiled": compiled}
     return {"result": result}
 
 

@@ -65,7 +65,7 @@ def frozen_cache():
 
 def _build_options(**options) -> BuildOptions:
     """How the worker builds a version: its threads, its frozen-layer cache, the seam before the save."""
-    return BuildOptions(threads=conf.serving.threads, frozen_cache=frozen_cache(),
+    return BuildOptions(threads=conf.serving.threads, frozen_cache=frozen_cache(), onnx_export=conf.serving.onnx_export,
                         before_save=lambda: reached("before_save"), **options)
 
 
@@ -376,7 +376,8 @@ def evaluate_stage(candidate: ModelVersion, active: ModelVersion, mixed: Mixed, 
 def _predictor(path):
     from modeling.serving import Predictor
 
-    return Predictor(path, key=conf.signing_key(), threads=conf.serving.threads, precision=conf.serving.precision)
+    return Predictor(path, key=conf.signing_key(), threads=conf.serving.threads, precision=conf.serving.precision,
+                     backend=conf.serving.backend)
 
 
 def gate_stage(version, active: ModelVersion, mixed: Mixed, evaluated: Evaluated):

@@ -41,7 +41,7 @@ class Command(BaseCommand):
             raise CommandError(f"data source {source} has no split {split!r} (it has: {', '.join(dataset)})")
         try:
             predictor = Predictor(row.path, key=conf.signing_key(), threads=conf.serving.threads,
-                                  precision=conf.serving.precision)
+                                  precision=conf.serving.precision, backend=conf.serving.backend)
         except registry.RegistryError as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(f"version {row.id} on {source} {split} ({len(dataset[split])} reviews)")

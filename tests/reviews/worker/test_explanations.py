@@ -150,6 +150,7 @@ def test_the_explainer_follows_its_settings_and_says_how_it_ran(active_model, se
     settings.SENTIMENT_EXPLAIN_PRECISION = "fp32"
     plain = explanations.explainer_for(active_model)
     assert (quantized.precision, plain.precision) == ("int8", "fp32")
+    assert quantized.backend == "onnx"  # the version's int8 ONNX export
     assert explanations.explainer_for(active_model) is plain
     from reviews.services.reviews import review_submit
 

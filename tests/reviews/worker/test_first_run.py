@@ -82,3 +82,27 @@ def test_a_stopping_worker_hands_the_run_back_and_it_resumes(tiny_installation, 
     assert steps[1] == (1, 1, 2)  # the second worker's first step follows the checkpoint's
     (steps_per_epoch,) = per_epoch
     assert len(set(steps)) == len(steps) == 3 * steps_per_epoch  # every step of the 3 epochs, none twice
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_exports_the_version_and_onnx_runtime_serves_it(tiny_installation, settings, client):
+    """With the export on (the default outside the suite), the worker's version carries its ONNX
+    files, sealed; with SENTIMENT_BACKEND=onnx the site answers through ONNX Runtime."""
+    settings.SENTIMENT_ONNX_EXPORT = True
+    settings.SENTIMENT_BACKEND = "onnx"
+    settings.SENTIMENT_PRECISION = "int8"
+    call_command("ensure_model")
+    call_command("runworker", "--once")
+    run = TrainingRun.objects.get()
+    assert run.status == WorkStatus.DONE, run.error
+    version = ModelVersion.objects.get()
+    from modeling import registry
+    from reviews.conf import conf
+
+    manifest = registry.verify(version.path, key=conf.signing_key())
+    assert set(manifest["onnx"]["files"]) == {"fp32", "int8"}
+    response = client.post(reverse("home"), {"text": "great superb film"})
+    assert response.status_code == 302
+    served = predictor.current_predictor()
+    assert (served.version_id, served.backend, served.precision) == (version.id, "onnx", "int8")
