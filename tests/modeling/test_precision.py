@@ -76,3 +76,11 @@ def test_frozen_cache_rows_computed_in_bf16_are_other_rows(tiny_bert):
     model = load_classifier(str(tiny_bert))
     assert frozen_weights_hash(model, 1, "bf16") != frozen_weights_hash(model, 1, "fp32")
     assert frozen_weights_hash(model, 1) == frozen_weights_hash(model, 1, "fp32")
+
+
+@pytest.mark.parametrize("cap, native", [("AVX2", False), ("avx512_core_vnni", False), ("AVX512_CORE_AMX", None), ("", None)])
+def test_a_onednn_cap_below_bf16_counts_as_no_native_bf16(monkeypatch, cap, native):
+    """ONEDNN_MAX_CPU_ISA=AVX2 makes a bf16 CPU compute like an AVX2 one (benchmarks' --isa avx2)."""
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True)
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", cap)
+    assert precision.cpu_has_native_bf16() is (True if native is None else native)
