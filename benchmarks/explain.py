@@ -1,6 +1,6 @@
 """How fast and how faithful are the explanations? Prints one table (README: Explanations).
 
-    .venv/bin/python benchmarks/explain.py [--version ID] [--reviews 20] [--quick]
+    .venv/bin/python benchmarks/explain.py [--version ID] [--reviews 20] [--isa native|avx2] [--quick]
 
 On test-split reviews near the median length, with a trained version (default: the active one):
 - the reference is the library's own `LimeTextExplainer` at its default 5,000 samples on the
@@ -10,7 +10,8 @@ On test-split reviews near the median length, with a trained version (default: t
 - each candidate setting is timed (p50, p95 per explanation), its top-10 words compared with the
   reference's top-10 (overlap), and its faithfulness measured: how much the predicted class's
   probability drops when its top-5 words are deleted, against deleting 5 random words.
-Run it alone on the machine: it measures time.
+`--isa avx2` measures the AVX2 case on a CPU that has more (benchmarks/_cpu.py). Run it alone on
+the machine: it measures time.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import sys
 import time
 from typing import NamedTuple
 
+import _cpu
 import numpy as np
 from _bootstrap import RESULTS, ROOT
 
@@ -40,8 +42,8 @@ class Candidate(NamedTuple):
     name: str
     samples: int
     # How perturbed texts are classified: "default" = reviews.explanations.explain_precision() (bf16
-    # weights where the CPU computes bf16 natively, else an int8 copy); "served" = the serving
-    # precision, as the reference (bf16 autocast where native); or "int8", "fp32", ...
+    # weights where the CPU computes bf16 natively, else the int8 ONNX export); "served" = the
+    # serving precision, as the reference (bf16 autocast where native); or "int8", "fp32", ...
     precision: str = "default"
     max_length: int | None = None  # tokens per perturbed text (None: the version's)
     selection: str = "gcv"  # "gcv": tuned ridge; "lime": LIME's own word choice
@@ -63,6 +65,7 @@ CANDIDATES = [
     Candidate("lime-500", 500, selection="lime"),
     Candidate("gcv-300-int8", 300, "int8"),
     Candidate("gcv-300-len96", 300, max_length=96),
+    Candidate("gcv-500-len96", 500, max_length=96),
 ]
 
 
@@ -77,7 +80,8 @@ def pick_reviews(texts: list[str], n: int) -> list[str]:
 def reference_prefix(predictor, version_id: str) -> str:
     """What a cached reference depends on: the model's weights and the precision it ran at."""
     weights = predictor.manifest["files"].get("model.safetensors") or version_id
-    return f"{weights[:16]}:{predictor.precision}"  # another precision makes other references
+    # Another precision or runtime makes other references.
+    return f"{weights[:16]}:{predictor.precision}" + ("" if predictor.backend == "torch" else f":{predictor.backend}")
 
 
 def reference_key(key_prefix: str, samples: int, seed: int, text: str) -> str:
@@ -115,9 +119,12 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", help="candidate names to run")
     parser.add_argument("--references-only", action="store_true",
                         help="compute and cache the reference explanations, then stop (slow; may run niced in the background)")
+    parser.add_argument("--isa", choices=("native", "avx2"), default="native")
     args = parser.parse_args()
     if args.quick:
         args.reviews, args.reference_samples = 3, 300
+    _cpu.apply_isa(args.isa)
+    print(_cpu.describe(args.isa))
 
     import django
 
@@ -166,6 +173,8 @@ def main() -> None:
             continue
         if args.quick:
             samples = min(samples, 300)
+        if name.startswith("lime-default"):
+            samples = args.reference_samples
         precision = {"default": explain_precision(), "served": full.precision}.get(precision, precision)
         batch_size = batch_size or settings.SENTIMENT_EXPLAIN_BATCH_SIZE
         compiled = settings.SENTIMENT_EXPLAIN_COMPILE if compiled is None else compiled
@@ -204,7 +213,8 @@ def main() -> None:
             drops.append(p0[predicted] - after[0, predicted])
             random_drops.append(p0[predicted] - after[1, predicted])
         rows.append({
-            "setting": name, "samples": samples, "selection": selection, "precision": predictor.precision,
+            "setting": name, "samples": samples, "selection": selection,
+            "precision": predictor.precision if predictor.backend == "torch" else f"{predictor.precision} (ONNX Runtime)",
             "max_length": max_length or full.max_length, "batch_size": predictor.batch_size, "compiled": predictor.compiled,
             "p50_s": statistics.median(times), "p95_s": float(np.percentile(times, 95)),
             "overlap_top10": statistics.mean(overlaps),

@@ -234,7 +234,8 @@ class Bench:
         from modeling.serving import Predictor
         from reviews.conf import conf
 
-        predictor = Predictor(path, key=conf.signing_key(), threads=conf.serving.threads, precision=conf.serving.precision)
+        predictor = Predictor(path, key=conf.signing_key(), threads=conf.serving.threads, precision=conf.serving.precision,
+                              backend=conf.serving.backend)
         return predictor.predict_proba(texts).argmax(1)
 
     def asr(self, path) -> float:

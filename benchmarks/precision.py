@@ -120,7 +120,7 @@ def main() -> None:
     probas = {}
     for mode in ("fp32", "bf16"):
         started = time.perf_counter()
-        probas[mode] = Predictor(version.path, key=conf.signing_key(), batch_size=64, precision=mode).predict_proba(list(validation["text"]))
+        probas[mode] = Predictor(version.path, key=conf.signing_key(), batch_size=64, precision=mode, backend="torch").predict_proba(list(validation["text"]))
         probas[f"{mode}_s"] = time.perf_counter() - started
     agree = float((probas["fp32"].argmax(1) == probas["bf16"].argmax(1)).mean())
     print(f"\nversion {version.id} served on {len(gold)} validation reviews:")
