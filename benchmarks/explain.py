@@ -7,9 +7,11 @@ On test-split reviews near the median length, with a trained version (default: t
   model as served (SENTIMENT_PRECISION: bf16 where the CPU has it natively), cached in
   benchmarks/reference/ (keyed by weights and precision) so reruns are cheap; a second reference
   run with another seed shows how much the reference agrees with itself;
-- each candidate setting is timed (p50, p95 per explanation), its top-10 words compared with the
-  reference's top-10 (overlap), and its faithfulness measured: how much the predicted class's
-  probability drops when its top-5 words are deleted, against deleting 5 random words.
+- each candidate setting explains as the worker does (only the words the model reads, its
+  head+tail window: `explain_window`), is timed (p50, p95 per explanation), its top-10 words
+  compared with the reference's top-10 (overlap), and its faithfulness measured: how much the
+  predicted class's probability drops when its top-5 words are deleted, against deleting 5
+  random words.
 `--isa avx2` measures the AVX2 case on a CPU that has more (benchmarks/_cpu.py). Run it alone on
 the machine: it measures time.
 """
@@ -66,6 +68,7 @@ CANDIDATES = [
     Candidate("gcv-300-int8", 300, "int8"),
     Candidate("gcv-300-len96", 300, max_length=96),
     Candidate("gcv-500-len96", 500, max_length=96),
+    Candidate("gcv-500-b16", 500, batch_size=16),
 ]
 
 
@@ -131,7 +134,7 @@ def main() -> None:
     django.setup()
     from django.conf import settings
 
-    from modeling.explain import explain, remove_words
+    from modeling.explain import explain_window, remove_words
     from modeling.serving import Predictor
     from reviews.conf import conf
     from reviews.data import load
@@ -197,8 +200,9 @@ def main() -> None:
                 top10 = ref["words"]
                 words = [{"word": w, "weight": v} for w, v in zip(ref["words"], ref["weights"])] if "weights" in ref else None
             else:
-                result = explain(text, predictor.predict_proba, num_samples=samples, num_features=10, seed=0,
-                                 selection=selection)
+                # As the worker explains: only the words the model reads (its head+tail window).
+                result = explain_window(text, predictor.reading_window(text), predictor.predict_proba,
+                                        num_samples=samples, num_features=10, seed=0, selection=selection)
                 seconds, words = result["seconds"], result["words"]
                 top10 = [w["word"] for w in words]
             times.append(seconds)

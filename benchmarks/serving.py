@@ -26,24 +26,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import _bootstrap  # noqa: F401  (sets up paths and settings first)
 import _cpu
+import _server
 import numpy as np
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def throughput(paths: dict, texts: list[str], rounds: int) -> dict[str, dict]:
     """Seconds per path per round, interleaved; the first call of each path is a warm-up."""
@@ -62,41 +54,19 @@ def throughput(paths: dict, texts: list[str], rounds: int) -> dict[str, dict]:
 
 def latency(backend: str, clients: list[int], texts: list[str], seconds: float, env: dict) -> list[dict]:
     """`manage.py serve --no-worker` with `backend`; per client count, p50/p95 latency and reviews/s."""
-    port = free_port()
-    env = {**env, "SENTIMENT_BACKEND": backend, "SENTIMENT_RATE_PREDICT_ANON": "none",
-           "SENTIMENT_RATE_PREDICT_USER": "none", "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost"}
-    server = subprocess.Popen([sys.executable, "manage.py", "serve", "--no-worker", "--bind", f"127.0.0.1:{port}"],
-                              cwd=_bootstrap.ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                              start_new_session=True)
-    url = f"http://127.0.0.1:{port}/api/v1/predict"
-
-    def post(text: str) -> dict:
-        request = urllib.request.Request(url, data=json.dumps({"text": text}).encode(),
-                                         headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=120) as response:
-            return json.load(response)
-
-    try:
-        deadline = time.monotonic() + 180
-        while True:  # ready when both web processes answer with a loaded model
-            try:
-                for _ in range(8):
-                    post("warm up")
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"the server did not start: {server.stderr.read().decode()[-2000:]}")
-                time.sleep(1)
-        rows = []
+    rows = []
+    with _server.serve({**env, "SENTIMENT_BACKEND": backend}, worker=False) as base:
         for n in clients:
             times: list[float] = []
             stop = time.monotonic() + seconds
 
             def client(offset: int) -> None:
-                i = offset
+                i, own = offset, _server.Client(base)
                 while time.monotonic() < stop:
                     started = time.perf_counter()
-                    post(texts[i % len(texts)])
+                    status, _ = own.call("POST", "/api/v1/predict", {"text": texts[i % len(texts)]})
+                    if status != 200:
+                        raise RuntimeError(f"POST /api/v1/predict answered {status}")
                     times.append(time.perf_counter() - started)
                     i += n
 
@@ -109,13 +79,7 @@ def latency(backend: str, clients: list[int], texts: list[str], seconds: float, 
             elapsed = time.perf_counter() - began
             rows.append({"clients": n, "requests": len(times), "p50": float(np.percentile(times, 50)),
                          "p95": float(np.percentile(times, 95)), "reviews_s": len(times) / elapsed})
-        return rows
-    finally:
-        server.terminate()
-        try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            server.kill()
+    return rows
 
 
 def main() -> None:
