@@ -39,7 +39,10 @@ class Client:
             with self.opener.open(request, timeout=120) as response:
                 return response.status, json.load(response)
         except urllib.error.HTTPError as exc:
-            return exc.code, json.loads(exc.read() or b"{}")
+            try:
+                return exc.code, json.loads(exc.read() or b"{}")
+            except ValueError:  # not JSON (a proxy's or server's own error page)
+                return exc.code, {}
 
 
 @contextlib.contextmanager
