@@ -22,13 +22,16 @@ def explain_precision() -> str:
     """How perturbed texts are classified (SENTIMENT_EXPLAIN_PRECISION): "auto" is a copy of the
     model with bf16 weights where the CPU computes bf16 natively (all in bf16: faster than the
     served autocast, and a probability moves by about 0.01) and the version's int8 ONNX export
-    elsewhere (benchmarks/explain.py; without an export, PyTorch in fp32)."""
+    elsewhere, or wherever serving itself is int8 or ONNX Runtime (benchmarks/explain.py; without
+    an export, PyTorch in fp32)."""
     from modeling.precision import resolve
 
-    mode = conf.explain.precision
+    mode, served = conf.explain.precision, conf.serving.precision
     if mode != "auto":
         return mode
-    return "bf16-weights" if resolve(conf.serving.precision, "cpu") == "bf16" else "int8"
+    if served == "int8" or conf.serving.backend == "onnx":
+        return "int8"
+    return "bf16-weights" if resolve(served, "cpu") == "bf16" else "int8"
 
 
 def explainer_for(version: ModelVersion, *, active: bool | None = None):

@@ -132,6 +132,8 @@ def test_staff_see_the_explanation_in_the_admin(client, active_model, staff):
         ("auto", "fp32", True, "int8"),
         ("fp32", "auto", True, "fp32"),
         ("int8", "auto", True, "int8"),
+        ("auto", "int8", True, "int8"),  # serving int8: perturbations too
+        ("auto", "auto/onnx", True, "int8"),  # serving through ONNX Runtime, which has no bf16
     ],
 )
 def test_perturbations_are_classified_at_the_chosen_precision(settings, monkeypatch, explain, served, native, expected):
@@ -139,7 +141,8 @@ def test_perturbations_are_classified_at_the_chosen_precision(settings, monkeypa
 
     monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: native)
     settings.SENTIMENT_EXPLAIN_PRECISION = explain
-    settings.SENTIMENT_PRECISION = served
+    settings.SENTIMENT_PRECISION, _, backend = served.partition("/")
+    settings.SENTIMENT_BACKEND = backend or "auto"
     assert explanations.explain_precision() == expected
 
 
