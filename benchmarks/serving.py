@@ -24,13 +24,11 @@ its rows in that case are this CPU's own, and the table says so. Run it alone on
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
 import threading
 import time
-from pathlib import Path
 
 import _bootstrap  # noqa: F401  (sets up paths and settings first)
 import _cpu
@@ -106,7 +104,7 @@ def main() -> None:
     import torch
     from transformers import pipeline
 
-    from modeling import onnx_runtime
+    from modeling import onnx_runtime, registry
     from modeling.config import ServingConfig
     from modeling.serving import Predictor, choose_backend
     from reviews.conf import conf
@@ -118,7 +116,7 @@ def main() -> None:
     if version is None:
         sys.exit("no active model version: train one (manage.py train) or pass --version")
     key = conf.signing_key()
-    manifest = json.loads((Path(version.path) / "manifest.json").read_text())
+    manifest = registry.verify(version.path, key=key)
     exported = onnx_runtime.files(version.path, manifest)
     if not exported:
         sys.exit(f"version {version.id} has no ONNX export (built before ONNX Runtime was used): "

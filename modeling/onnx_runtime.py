@@ -83,7 +83,7 @@ def export(model_dir: str | Path, *, tokenizer=None, quantize: bool = True) -> d
             candidates.append("int8")
         for precision in candidates:
             session = OrtForward(model_dir / FILES[precision], threads=1)
-            got = session.proba({k: sample[k].numpy() for k in INPUTS})
+            got = session.proba({k: sample[k] for k in INPUTS})
             difference = float(np.abs(got - expected).max())
             entry["max_difference"][precision] = round(difference, 6)
             if difference <= TOLERANCE[precision]:
@@ -167,7 +167,8 @@ class OrtForward:
         feed = {"input_ids": input_ids.numpy(), "attention_mask": attention_mask.numpy()}
         return SimpleNamespace(logits=torch.from_numpy(self.session.run(["logits"], feed)[0]))
 
-    def proba(self, feed: dict[str, np.ndarray]) -> np.ndarray:
-        logits = self.session.run(["logits"], {k: np.asarray(v, dtype=np.int64) for k, v in feed.items()})[0]
-        logits = logits - logits.max(axis=1, keepdims=True)
-        return np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    def proba(self, feed: dict) -> np.ndarray:
+        """Probabilities for one tokenized batch (tensors by input name), as serving computes them."""
+        import torch
+
+        return torch.softmax(self(**feed).logits.float(), dim=-1).numpy()

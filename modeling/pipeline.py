@@ -105,6 +105,7 @@ def build_version(
             progress({"kind": "ngram"})
         companion = _fit_companion(config, data, ngram_data, predictor, model_dir, init_from, show_progress)
     metrics = _measure(predictor, companion, data, options.eval_splits, show_progress)
+    exported = None
     if options.onnx_export:
         if progress is not None:
             progress({"kind": "export"})
@@ -118,7 +119,7 @@ def build_version(
         "metrics": metrics,
         "training": summary,
         "ngram": {"weight": companion.weight, **companion.info} if companion is not None else None,
-        "onnx": exported if options.onnx_export else None,
+        "onnx": exported,
         "build_seconds": round(time.monotonic() - started, 1),
         **(extra_manifest or {}),
     }

@@ -122,13 +122,13 @@ class Predictor:
             torch.set_num_threads(config.threads)
         self._torch = torch
         self.device = torch.device(config.device)
-        self.backend, self.precision = choose_backend(config, onnx_runtime.files(self.path, self.manifest), self.device)
+        exported = onnx_runtime.files(self.path, self.manifest)
+        self.backend, self.precision = choose_backend(config, exported, self.device)
         self.tokenizer = AutoTokenizer.from_pretrained(self.path)
         if self.backend == "onnx":
             # ONNX Runtime answers; the PyTorch weights are not loaded at all.
             self.model = None
-            self.session = onnx_runtime.OrtForward(onnx_runtime.files(self.path, self.manifest)[self.precision],
-                                                   threads=config.threads)
+            self.session = onnx_runtime.OrtForward(exported[self.precision], threads=config.threads)
             num_labels = AutoConfig.from_pretrained(self.path).num_labels
         else:
             self.session = None
