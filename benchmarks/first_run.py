@@ -5,11 +5,11 @@ SENTIMENT_VAR_DIR), timed from the start to the site classifying with its first 
     .venv/bin/python benchmarks/first_run.py [--isa native|avx2] [--keep]
 
 Steps, as the Makefile's `run`: `python -m sentiment_site.install` (the secret key), `manage.py
-migrate`, `manage.py ensure_model` (queues the first model), then `manage.py serve` (gunicorn and
-the worker, which trains the `quick` profile). Prints the seconds to each point: the site up, the
-first model active and answering in both web processes, and the training run's own span and
-stages. The first model today is the `quick` transformer, so "first useful model" and "first
-transformer" are the same point. Run it alone on the machine: it measures time.
+migrate`, `manage.py ensure_model` (queues the first models), then `manage.py serve` (gunicorn and
+the worker, which fits the n-gram model and then trains the `quick` transformer). Prints the
+seconds to each point: the first model (the n-gram model) answering in both web processes, the
+first transformer answering in both, and each version's build. Run it alone on the machine: it
+measures time.
 """
 
 from __future__ import annotations
@@ -54,25 +54,57 @@ def main() -> None:
         step("manage.py", "migrate", "--noinput")
         step("manage.py", "ensure_model")
         marks.append(("migrated, first model queued", time.monotonic() - started))
-        with _server.serve(env, worker=True, ready_timeout=args.timeout):
-            marks.append(("first model active, both web processes answering", time.monotonic() - started))
+        database = folder / "var" / "db.sqlite3"
+        with _server.serve(env, worker=True, ready_timeout=args.timeout) as base:
+            client = _server.Client(base)
+            kinds = _answering_kinds(client, database)
+            marks.append((f"first model ({', '.join(sorted(kinds))}) answering in both web processes",
+                          time.monotonic() - started))
+            while kinds != {"transformer"} and time.monotonic() - started < args.timeout:
+                run = _query(database, "SELECT status, decision FROM reviews_trainingrun ORDER BY id LIMIT 1")
+                if run and run[0] in ("done", "failed") and run[1] != "promoted":
+                    print(f"the first training run ended {run[0]} ({run[1] or 'no decision'}): no transformer answers")
+                    break
+                time.sleep(2)
+                kinds = _answering_kinds(client, database)
+            if kinds == {"transformer"}:
+                marks.append(("first transformer answering in both web processes", time.monotonic() - started))
         print(f"installation folder: {folder}" + ("" if args.keep else " (removed)"))
         print("| point | seconds from the start | minutes |")
         print("|---|---|---|")
         for name, seconds in marks:
             print(f"| {name} | {seconds:.0f} | {seconds / 60:.1f} |")
-        run = sqlite3.connect(folder / "var" / "db.sqlite3").execute(
-            "SELECT claimed_at, finished_at, model_version_id FROM reviews_trainingrun ORDER BY id LIMIT 1").fetchone()
+        run = _query(database, "SELECT claimed_at, finished_at, decision FROM reviews_trainingrun ORDER BY id LIMIT 1")
         if run is not None:
-            version = folder / "var" / "models" / run[2] / "manifest.json"
-            manifest = json.loads(version.read_text()) if version.exists() else {}
-            training = manifest.get("training", {})
-            print(f"training run: {run[0]} to {run[1]}; version {run[2]}: build {manifest.get('build_seconds')} s "
-                  f"(training {training.get('duration_s', '?')} s, ONNX export {(manifest.get('onnx') or {}).get('seconds', '?')} s), "
-                  f"test accuracy {manifest.get('metrics', {}).get('test', {}).get('accuracy', '?')}")
+            print(f"training run: {run[0]} to {run[1]}, decision {run[2] or '-'}")
+        for version_id, kind, status in sqlite3.connect(database).execute(
+                "SELECT id, kind, status FROM reviews_modelversion ORDER BY created_at"):
+            path = folder / "var" / "models" / version_id / "manifest.json"
+            manifest = json.loads(path.read_text()) if path.exists() else {}
+            test = manifest.get("metrics", {}).get("test", {})
+            parts = test.get("parts")
+            print(f"{kind} version {version_id} ({status}): build {manifest.get('build_seconds')} s"
+                  + (f" (training {manifest.get('training', {}).get('duration_s', '?')} s, "
+                     f"ONNX export {(manifest.get('onnx') or {}).get('seconds', '?')} s)" if kind == "transformer" else "")
+                  + f", test accuracy {test.get('accuracy', '?')}"
+                  + (f" (transformer alone {parts['transformer']:.4f}, n-gram weight {parts['ngram_weight']})" if parts else ""))
     finally:
         if not args.keep:
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def _query(database: Path, sql: str, *params):
+    connection = sqlite3.connect(database, timeout=30)
+    try:
+        return connection.execute(sql, params).fetchone()
+    finally:
+        connection.close()
+
+
+def _answering_kinds(client: _server.Client, database: Path) -> set[str]:
+    """The kinds of the versions that answered 8 predictions (the two web processes share them)."""
+    answered = {client.call("POST", "/api/v1/predict", {"text": "warm up"})[1].get("model_version") for _ in range(8)}
+    return {(_query(database, "SELECT kind FROM reviews_modelversion WHERE id = ?", v) or ("?",))[0] for v in answered}
 
 
 if __name__ == "__main__":

@@ -9,8 +9,12 @@ was trained on) that the active model gets wrong are submitted, flagged with the
 approved by a staff account until the wanted number of *training* corrections wait (the holdout
 share comes on top). Then it times a forced retrain, exactly what the worker runs, and does it
 again with new corrections: the first run fills the frozen-layer cache with the replay sample, the
-second reads it. It prints counts, durations and the gate's decisions, a column per run. Run it
-alone on the machine: it measures time.
+second reads it. It prints counts, durations and the gate's decisions, a column per run.
+
+The gate compares the candidate with the active model on a fixed sample of the test split
+(SENTIMENT_GATE_TEST_SIZE). After each timed run, untimed, both models are compared on the whole
+test split too, and the table says whether that test check decides the same. Run it alone on the
+machine: it measures time.
 """
 
 from __future__ import annotations
@@ -34,8 +38,13 @@ def main() -> None:
     django.setup()
     from django.contrib.auth import get_user_model
 
+    import numpy as np
+
     from modeling.config import LABELS
     from modeling.data import load_reviews
+    from modeling.evaluate import paired_difference, stored_predictions
+    from reviews.conf import conf
+    from reviews.data import load
     from reviews.worker import queue, training
     from reviews.models import Feedback, TrainingRun
     from reviews.selectors import model_version_active
@@ -67,6 +76,22 @@ def main() -> None:
                     feedback_approve(feedback=flag, reviewer=staff)
         return time.monotonic() - started
 
+    def on_the_whole_test_split(candidate, active) -> dict:
+        """Both models on every test review: stored probabilities where there are, else measured."""
+        test = load(active.data.get("source"), seed=active.data.get("seed"))["test"]
+        labels, answered = np.asarray(test["label"]), {}
+        for name, version in (("candidate", candidate), ("active", active)):
+            proba = stored_predictions(version.path, "test", range(len(test)))
+            if proba is None:
+                proba = training._predictor(version.path).predict_proba(list(test["text"]))
+            answered[name] = proba.argmax(axis=1) == labels
+        return paired_difference(answered["candidate"], answered["active"])
+
+    def described(comparison: dict, passed: bool) -> str:
+        return (f"{'passed' if passed else 'FAILED'}: {100 * comparison['difference']:+.2f} points "
+                f"(95% interval {100 * comparison['low']:+.2f} to {100 * comparison['high']:+.2f}) on {comparison['n']:,}")
+
+    tolerance = conf.gate_config().tolerance
     columns = []
     for _ in range(args.runs):
         active = model_version_active()
@@ -81,6 +106,10 @@ def main() -> None:
         manifest = json.loads((run.model_version.path / "manifest.json").read_text())
         cache = manifest["training"].get("frozen_cache") or {}
         candidate = run.metrics["candidate"]
+        sample = run.metrics["test_comparison"]
+        (sample_check,) = [c for c in run.reasons if c["check"] == "test accuracy vs active"]
+        whole = on_the_whole_test_split(run.model_version, active)
+        whole_passed = whole["candidate"] >= whole["active"] - tolerance
         columns.append({
             "active model": f"{active.id} ({active.profile})",
             "training mix": f"{run.counts['replay']} replay + {run.counts['corrections_used']} corrections × {run.counts['oversample']} "
@@ -88,9 +117,14 @@ def main() -> None:
             "schedule": f"top {manifest['train_config']['phases'][0]['top_k']} layers + head, 1 epoch, max_length {manifest['train_config']['max_length']}",
             "frozen-layer cache": f"{cache.get('hits', 0)} rows read, {cache.get('misses', 0)} computed",
             "training (incl. cache)": f"{manifest['training']['duration_s']:.0f} s",
-            "evaluation on the test split": f"{manifest['metrics']['test']['seconds']:.0f} s",
+            "evaluation of the candidate on the test sample": f"{manifest['metrics']['test']['seconds']:.0f} s "
+                                                              f"({sample['n']:,} of {sample['of']:,} reviews)",
+            "the active model on the same sample": "measured now" if sample["measured_now"] else "its stored answers",
             "whole run, wall clock": f"{wall_s:.0f} s",
-            "test accuracy: active → candidate": f"{run.metrics['active']['test']['accuracy']:.4f} → {candidate['test']['accuracy']:.4f}",
+            "test accuracy on the sample: active → candidate": f"{sample['active']:.4f} → {sample['candidate']:.4f}",
+            "test check on the sample (the gate's)": described(sample, sample_check["passed"]),
+            "test check on the whole split (untimed)": described(whole, whole_passed),
+            "the same decision": "yes" if whole_passed == sample_check["passed"] else "NO",
             "held-out corrections: active → candidate":
                 f"{run.metrics['active']['holdout_accuracy'] or 0:.3f} → {candidate['holdout_accuracy'] or 0:.3f} (on {run.counts['holdout']})",
             "gate": "; ".join(f"{c['check']}: {'ok' if c['passed'] else 'FAILED'}{' (skipped)' if c.get('skipped') else ''}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support, roc_auc_score
@@ -41,6 +42,63 @@ def metrics_from_proba(labels: Sequence[int], proba: np.ndarray) -> Metrics:
         },
         "confusion_matrix": confusion_matrix(y, pred, labels=ids).tolist(),
     }
+
+
+# A version's probabilities on the rows it was measured on, one file per split, sealed with it:
+# a later gate compares a candidate with it on the same reviews without running it again.
+PREDICTIONS_DIR = "predictions"
+
+
+def save_predictions(folder: str | Path, split: str, index: np.ndarray, proba: np.ndarray) -> None:
+    """Store `proba` (rows of `split` at positions `index`) in the model folder."""
+    target = Path(folder) / PREDICTIONS_DIR
+    target.mkdir(exist_ok=True)
+    np.savez_compressed(target / f"{split}.npz", index=np.asarray(index, dtype=np.int32),
+                        proba=np.asarray(proba, dtype=np.float32))
+
+
+def stored_predictions(folder: str | Path, split: str, index: Sequence[int]) -> np.ndarray | None:
+    """The version's stored probabilities of `split`'s rows `index`, in that order; None when it
+    stored none, or not for all of those rows (versions measured before they were stored)."""
+    path = Path(folder) / PREDICTIONS_DIR / f"{split}.npz"
+    if not path.is_file():
+        return None
+    with np.load(path) as saved:
+        position = {int(row): i for i, row in enumerate(saved["index"])}
+        proba = saved["proba"]
+    wanted = [position.get(int(row)) for row in index]
+    if any(p is None for p in wanted):
+        return None
+    return proba[wanted].astype(np.float64)
+
+
+def stratified_subset(labels: Sequence[int], size: int, seed: int) -> np.ndarray:
+    """A fixed sample of `size` rows (sorted positions) of a split with these labels, each label
+    keeping its share (largest remainders); the same rows for the same labels, size and seed.
+    `size` 0, or at least the split's length: every row."""
+    y = np.asarray(labels, dtype=int)
+    if size <= 0 or size >= len(y):
+        return np.arange(len(y))
+    classes, counts = np.unique(y, return_counts=True)
+    exact = counts * size / len(y)
+    quota = np.floor(exact).astype(int)
+    quota[np.argsort(-(exact - quota), kind="stable")[: size - quota.sum()]] += 1
+    rng = np.random.default_rng(seed)
+    chosen = [rng.choice(np.flatnonzero(y == label), n, replace=False) for label, n in zip(classes, quota)]
+    return np.sort(np.concatenate(chosen))
+
+
+def paired_difference(candidate_ok, active_ok, *, z: float = 1.96) -> dict:
+    """Accuracy of a candidate minus the active model's on the same items, with a normal
+    confidence interval (z = 1.96: 95%) from the paired per-item differences."""
+    cand, act = np.asarray(candidate_ok, dtype=float), np.asarray(active_ok, dtype=float)
+    if cand.shape != act.shape or not len(cand):
+        raise ValueError("paired outcomes must be non-empty and of one shape")
+    diff = cand - act
+    half = z * diff.std(ddof=1) / np.sqrt(len(diff)) if len(diff) > 1 else 0.0
+    mean = float(diff.mean())
+    return {"n": int(len(diff)), "candidate": float(cand.mean()), "active": float(act.mean()),
+            "difference": mean, "low": mean - float(half), "high": mean + float(half)}
 
 
 def evaluate(predict_proba: Callable[[list[str]], np.ndarray], dataset) -> Metrics:

@@ -5,21 +5,21 @@ from __future__ import annotations
 import logging
 import shutil
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 from datasets import Dataset, DatasetDict
 
 from modeling import onnx_runtime, registry
-from modeling.config import TrainConfig
+from modeling.config import NGRAM, TrainConfig
 from modeling.cleaning import split_hash
-from modeling.evaluate import metrics_from_proba
+from modeling.evaluate import metrics_from_proba, save_predictions
 from modeling.frozen_cache import FrozenCache
 from modeling.ngram import NgramConfig, NgramModel, choose_weight, combine
 from modeling.serving import Predictor
-from modeling.sampling import training_rows, validation_rows
+from modeling.sampling import validation_rows
 from modeling.train import VALIDATION_PROBA, Progress, train, training_summary
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,8 @@ class BuildOptions:
     resume: bool = False  # continue from the checkpoint in work_dir
     threads: int = 0  # torch threads; 0 = torch's own choice
     eval_splits: tuple[str, ...] = ("validation", "test")  # measured and recorded in the manifest
+    # Per split, the rows measured (positions; a retrain's fixed stratified test subset); default all.
+    eval_rows: dict[str, Sequence[int]] | None = None
     progress: Progress | None = None  # called with each training, evaluation and n-gram event
     show_progress: bool = True  # progress bars on the terminal
     frozen_cache: FrozenCache | None = None  # top-K phases read the frozen layers' outputs from it
@@ -74,6 +76,7 @@ def build_version(
     work_dir: str | Path,
     init_from: str | Path | None = None,
     ngram_data: Dataset | None = None,
+    companion: NgramModel | None = None,
     extra_manifest: dict | None = None,
     options: BuildOptions = BuildOptions(),
 ) -> registry.Version:
@@ -83,9 +86,10 @@ def build_version(
 
     `init_from` continues from an existing version's weights instead of the base encoder;
     `extra_manifest` is added to the manifest (the profile, a retrain's run and mix, ...). With
-    `config.ngram_companion`, an n-gram model is fitted on `ngram_data` (default: the training
-    rows the transformer learned from) and its weight in the served average chosen on the
-    validation rows training used; each split's metrics then also say how each part alone did.
+    `config.ngram_companion`, an n-gram model is fitted on `ngram_data` (default: every training
+    review of `data`), or `companion` (one fitted already, e.g. the instant first model's) is
+    taken as it is, and its weight in the served average chosen on the validation rows training
+    used; each split's metrics then also say how each part alone did.
     """
     show_progress, progress = options.show_progress, options.progress
     started = time.monotonic()
@@ -103,8 +107,17 @@ def build_version(
     if config.ngram_companion:
         if progress is not None:
             progress({"kind": "ngram"})
-        companion = _fit_companion(config, data, ngram_data, predictor, model_dir, init_from, show_progress)
-    metrics = _measure(predictor, companion, data, options.eval_splits, show_progress)
+        companion = _fit_companion(config, data, ngram_data, predictor, model_dir, init_from, show_progress,
+                                   fitted=companion)
+
+    def predict(texts: list[str], desc: str | None):
+        proba = predictor.transformer_proba(texts, desc=desc)
+        if companion is None:
+            return proba, None
+        ngram = companion.predict_proba(texts)
+        return combine(proba, ngram, companion.weight), {"transformer": proba, "ngram": ngram, "ngram_weight": companion.weight}
+
+    metrics = _measure(predict, data, options, model_dir)
     exported = None
     if options.onnx_export:
         if progress is not None:
@@ -128,39 +141,91 @@ def build_version(
     return version
 
 
-def _measure(predictor: Predictor, companion: NgramModel | None, data: DatasetDict, splits: tuple[str, ...],
-             show_progress: bool) -> dict:
-    """Metrics on each of `splits` that `data` has; with a companion, also each part's accuracy."""
+def build_ngram_version(
+    data: DatasetDict,
+    origin: DataOrigin,
+    *,
+    store: str | Path,
+    key: bytes,
+    work_dir: str | Path,
+    fit_on: Dataset | None = None,
+    config: NgramConfig = NgramConfig(),
+    extra_manifest: dict | None = None,
+    options: BuildOptions = BuildOptions(),
+) -> registry.Version:
+    """An n-gram model alone as a version (kind "ngram"): fitted on `fit_on` (default: every
+    training review of `data`) in seconds, measured on `options.eval_splits`, saved into `store`
+    sealed with `key`. It is an installation's instant first model, serving while the first
+    transformer trains, and it becomes that transformer's companion (`companion=` of
+    `build_version`)."""
+    started = time.monotonic()
+    if options.progress is not None:
+        options.progress({"kind": "ngram"})
+    fit_on = data["train"] if fit_on is None else fit_on
+    model = NgramModel.fit(list(fit_on["text"]), list(fit_on["label"]), config)
+    model.weight = 1.0  # alone, it is the whole answer
+    folder = Path(work_dir) / "ngram"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    model.save(folder)
+    metrics = _measure(lambda texts, desc: (model.predict_proba(texts), None), data, options, folder)
+    manifest = {
+        "kind": NGRAM,
+        "base_model": "n-gram NB-weighted logistic regression",
+        "init_from": None,
+        "train_config": {},
+        "inference": {},
+        "data": origin.describe(data),
+        "metrics": metrics,
+        "ngram": {"weight": model.weight, "config": asdict(model.config), **model.info},
+        "build_seconds": round(time.monotonic() - started, 1),
+        **(extra_manifest or {}),
+    }
+    version = registry.save(store, folder, manifest=manifest, key=key, before_rename=options.before_save)
+    shutil.rmtree(work_dir, ignore_errors=True)
+    return version
+
+
+def _measure(predict, data: DatasetDict, options: BuildOptions, folder: Path) -> dict:
+    """Metrics on each of `options.eval_splits` that `data` has (on `options.eval_rows` of it, if
+    given), the probabilities stored in `folder` (modeling.evaluate.save_predictions).
+    `predict(texts, desc)` gives the served probabilities and, for a transformer with a companion,
+    its parts ({"transformer": ..., "ngram": ..., "ngram_weight": ...}), whose accuracies are
+    recorded too."""
     metrics = {}
-    for name in splits:
-        if name in data:
-            t0 = time.monotonic()
-            split = data[name]
-            desc = f"evaluating on {name}" if show_progress else None
-            proba = predictor.transformer_proba(list(split["text"]), desc=desc)
-            if companion is not None:
-                ngram_proba = companion.predict_proba(list(split["text"]))
-                metrics[name] = metrics_from_proba(split["label"], combine(proba, ngram_proba, companion.weight))
-                labels = np.asarray(split["label"])
-                metrics[name]["parts"] = {
-                    "transformer": float((proba.argmax(axis=1) == labels).mean()),
-                    "ngram": float((ngram_proba.argmax(axis=1) == labels).mean()),
-                    "ngram_weight": companion.weight,
-                }
-            else:
-                metrics[name] = metrics_from_proba(split["label"], proba)
-            metrics[name]["seconds"] = round(time.monotonic() - t0, 1)
-            log.info("%s accuracy %.4f", name, metrics[name]["accuracy"])
+    for name in options.eval_splits:
+        if name not in data:
+            continue
+        t0 = time.monotonic()
+        split = data[name]
+        index = np.asarray((options.eval_rows or {}).get(name, range(len(split))), dtype=int)
+        if len(index) != len(split):
+            split = split.select(index)
+        desc = f"evaluating on {name}" if options.show_progress else None
+        proba, parts = predict(list(split["text"]), desc)
+        metrics[name] = metrics_from_proba(split["label"], proba)
+        if len(index) != len(data[name]):
+            metrics[name]["of"] = len(data[name])  # a subset of the split
+        if parts is not None:
+            labels = np.asarray(split["label"])
+            metrics[name]["parts"] = {
+                "transformer": float((parts["transformer"].argmax(axis=1) == labels).mean()),
+                "ngram": float((parts["ngram"].argmax(axis=1) == labels).mean()),
+                "ngram_weight": parts["ngram_weight"],
+            }
+        save_predictions(folder, name, index, proba)
+        metrics[name]["seconds"] = round(time.monotonic() - t0, 1)
+        log.info("%s accuracy %.4f on %d reviews", name, metrics[name]["accuracy"], len(index))
     return metrics
 
 
 def _fit_companion(config, data: DatasetDict, ngram_data, predictor: Predictor, model_dir: Path, init_from,
-                   show_progress: bool) -> NgramModel:
-    """Fit the n-gram model, choose its regularisation and its weight on the validation rows
-    training used (reusing the best epoch's saved probabilities when there are any), save it
-    into the model folder and attach it to `predictor`."""
+                   show_progress: bool, *, fitted: NgramModel | None = None) -> NgramModel:
+    """Fit the n-gram model (or take the `fitted` one), choose its regularisation and its weight
+    on the validation rows training used (reusing the best epoch's saved probabilities when there
+    are any), save it into the model folder and attach it to `predictor`."""
     if ngram_data is None:
-        ngram_data = data["train"].select(training_rows(config, data["train"]))
+        ngram_data = data["train"]
     validation = data["validation"].select(validation_rows(config, data["validation"]))
     saved = Path(model_dir).parent / VALIDATION_PROBA
     proba = np.load(saved) if saved.exists() else None
@@ -169,8 +234,10 @@ def _fit_companion(config, data: DatasetDict, ngram_data, predictor: Predictor, 
     # A retrain keeps the n-gram settings its parent chose; a new model chooses them here.
     parent = NgramModel.load(init_from) if init_from else None
     ngram_config, Cs = (parent.config, (parent.config.C,)) if parent else (NgramConfig(), C_GRID)
+    candidates = [fitted] if fitted is not None else NgramModel.fit_grid(
+        list(ngram_data["text"]), list(ngram_data["label"]), ngram_config, Cs)
     best = None
-    for candidate in NgramModel.fit_grid(list(ngram_data["text"]), list(ngram_data["label"]), ngram_config, Cs):
+    for candidate in candidates:
         choice = choose_weight(proba, candidate.predict_proba(list(validation["text"])), list(validation["label"]))
         log.info("n-gram companion C=%g: %s", candidate.config.C, choice)
         if best is None or choice["validation_accuracy"]["combined"] > best[1]["validation_accuracy"]["combined"]:

@@ -23,12 +23,14 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
-from modeling.config import LABELS
+from modeling.config import LABELS, NGRAM, TRANSFORMER
 
 MANIFEST = "manifest.json"
 TMP_PREFIX = ".tmp-"
 FORMAT = 2
 SEAL = "HMAC-SHA256"
+# The file that makes a folder a model of its kind (the manifest's `kind`, modeling/config.py).
+MODEL_FILE = {TRANSFORMER: "config.json", NGRAM: "ngram.json"}
 LIBRARIES = ("torch", "transformers", "tokenizers", "datasets", "scikit-learn", "numpy")
 
 
@@ -120,15 +122,16 @@ def save(
     version_id: str | None = None,
     before_rename: Callable[[], None] | None = None,
 ) -> Version:
-    """Copy a `save_pretrained` folder into the store as a new version with its manifest, sealed
-    with `key`.
+    """Copy a model folder (a `save_pretrained` transformer, or an n-gram model's files with the
+    manifest's `kind` "ngram") into the store as a new version with its manifest, sealed with `key`.
 
     `manifest` holds what the caller knows (base model, training config, data, metrics); the
     id, creation time, label map, file checksums and library versions are added here.
     """
     store, model_dir = Path(store), Path(model_dir)
-    if not (model_dir / "config.json").is_file():
-        raise RegistryError(f"{model_dir} is not a saved model (no config.json)")
+    required = model_file(manifest)
+    if not (model_dir / required).is_file():
+        raise RegistryError(f"{model_dir} is not a saved model (no {required})")
     store.mkdir(parents=True, exist_ok=True)
     vid = version_id or new_version_id()
     final = store / vid
@@ -201,9 +204,21 @@ def verify(path: str | Path, *, key: bytes) -> dict:
     return manifest
 
 
+def model_file(manifest: dict) -> str:
+    """The file a version of this manifest's kind cannot be without."""
+    kind = manifest.get("kind", TRANSFORMER)
+    if kind not in MODEL_FILE:
+        raise RegistryError(f"unknown kind of model version: {kind!r}")
+    return MODEL_FILE[kind]
+
+
 def _check_files(path: Path, manifest: dict) -> None:
     files = manifest.get("files")
-    if not isinstance(files, dict) or "config.json" not in files:
+    try:
+        required = model_file(manifest)
+    except RegistryError as exc:
+        raise VerificationError(f"{path}: {exc}") from None
+    if not isinstance(files, dict) or required not in files:
         raise VerificationError(f"{path}: {MANIFEST} lists no model files")
     root = path.resolve()
     for name in files:

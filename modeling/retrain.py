@@ -190,14 +190,17 @@ def gate(
     holdout_n: int,
     config: GateConfig,
     extra_checks: list[dict] = (),
+    test_note: str = "",
 ) -> GateResult:
     """Promote only if every applicable check holds; each check says what it compared.
-    `extra_checks` are the trigger and behaviour checks (modeling.triggers, modeling.behaviour)."""
+    `extra_checks` are the trigger and behaviour checks (modeling.triggers, modeling.behaviour);
+    `test_note` says on which test reviews the two accuracies were measured."""
     checks = []
     if active_test is not None:
         need = active_test - config.tolerance
+        note = f" ({test_note})" if test_note else ""
         checks.append({"check": "test accuracy vs active", "passed": candidate_test >= need,
-                       "detail": f"candidate {candidate_test:.4f}, needs >= active {active_test:.4f} - {config.tolerance:.4f} = {need:.4f}"})
+                       "detail": f"candidate {candidate_test:.4f}, needs >= active {active_test:.4f} - {config.tolerance:.4f} = {need:.4f}{note}"})
     if best_full_test is not None:
         floor = best_full_test - config.floor_margin
         checks.append({"check": "test accuracy floor", "passed": candidate_test >= floor,

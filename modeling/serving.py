@@ -15,7 +15,7 @@ import numpy as np
 
 from modeling import onnx_runtime, registry
 from modeling.batching import forward_in_order
-from modeling.config import LABELS, ServingConfig
+from modeling.config import LABELS, NGRAM, TRANSFORMER, ServingConfig
 from modeling.cleaning import clean_text
 from modeling.ngram import NgramModel, combine
 from modeling.precision import cpu_has_native_bf16
@@ -79,6 +79,9 @@ class Predictor:
     autocast and rounds a probability by about 0.01 (explanations' perturbations use it); or
     "int8": the version's int8 ONNX export. `backend` chooses between PyTorch and ONNX Runtime
     (`choose_backend`); `backend` and `precision` say what answers.
+
+    A version of kind "ngram" (an n-gram model alone, modeling/ngram.py) loads no transformer:
+    its `backend` is "ngram", it reads the whole text, and the settings above do not apply.
     """
 
     def __init__(
@@ -113,6 +116,15 @@ class Predictor:
             # A freshly trained folder not yet in the store (evaluated before it is saved).
             self.manifest = {"id": self.path.name, "inference": inference or {}}
         self.version_id: str = self.manifest["id"]
+        self.kind: str = self.manifest.get("kind", TRANSFORMER)
+        # The version's n-gram model: beside the transformer (served averaged with it), or alone.
+        self.ngram = NgramModel.load(self.path)
+        if self.kind == NGRAM:
+            if self.ngram is None:
+                raise registry.VerificationError(f"{self.path}: an n-gram version without its n-gram model")
+            self.backend, self.precision, self.max_length, self.batch_size = NGRAM, "fp32", None, config.batch_size
+            self.tokenizer = self.model = self.session = self._forward = self._eager = None
+            return
         inference = inference or self.manifest.get("inference", {})
         self.max_length = int(config.max_length or inference.get("max_length", 256))
         self.truncation = inference.get("truncation", "head_tail")
@@ -138,14 +150,14 @@ class Predictor:
             num_labels = self.model.config.num_labels
         if num_labels != len(LABELS):
             raise registry.VerificationError(f"{self.path}: model has {num_labels} labels, expected {len(LABELS)}")
-        # The version's n-gram companion, if it has one: served averaged with the transformer.
-        self.ngram = NgramModel.load(self.path)
         # The forward pass: the model itself (or its ONNX Runtime session), or a compiled one
         # once `compile()` has made it.
         self._forward = self.session or self.model
         self._eager = self._forward
 
     def __repr__(self) -> str:
+        if self.kind == NGRAM:
+            return f"<Predictor {self.version_id} n-gram model>"
         companion = f" + n-gram {self.ngram.weight:.2f}" if self.ngram is not None else ""
         compiled = " compiled" if self.compiled else ""
         return (f"<Predictor {self.version_id} max_length={self.max_length} {self.backend} {self.precision}"
@@ -163,9 +175,9 @@ class Predictor:
         logged. It blocks while compiling (20-30 s for a 6-layer MiniLM on 2 cores), so callers
         run it in a thread: calls made meanwhile use the eager pass, each call one pass for all of
         its batches. A pass through ONNX Runtime is not compiled (ONNX Runtime optimises its own graph)."""
-        torch = self._torch
         if self.backend != "torch" or self.compiled:
             return self.compiled
+        torch = self._torch
         started = time.perf_counter()
         try:
             from torch._inductor import config as inductor
@@ -201,6 +213,8 @@ class Predictor:
     def reading_window(self, text: str) -> list[tuple[int, int]]:
         """The character ranges of `text` this version reads (whole words): all of it, or, for a
         text longer than max_length tokens, its head and tail as `encode` keeps them."""
+        if self.kind == NGRAM:
+            return [(0, len(text))]
         words = [(m.start(), m.end()) for m in re.finditer(r"\S+", text)]
         counts = [len(ids) for ids in self.tokenizer([clean_text(text[a:b]) or "." for a, b in words],
                                                      add_special_tokens=False, verbose=False)["input_ids"]] if words else []
@@ -226,6 +240,8 @@ class Predictor:
         """Probabilities, shape (len(texts), len(LABELS)), in input order: the transformer's,
         averaged with the n-gram companion's if the version has one. With `desc`, a progress
         bar (for long evaluations; requests never show one)."""
+        if self.kind == NGRAM:
+            return self.ngram.predict_proba(texts)
         proba = self.transformer_proba(texts, desc=desc)
         if self.ngram is None or not len(proba):
             return proba
@@ -233,6 +249,8 @@ class Predictor:
 
     def transformer_proba(self, texts: Sequence[str], *, desc: str | None = None) -> np.ndarray:
         """The fine-tuned transformer's probabilities alone."""
+        if self.kind == NGRAM:
+            raise ValueError(f"{self.version_id} is an n-gram model: it has no transformer")
         # One pass for the whole call, even if compile() swaps it meanwhile.
         return self._proba(self._forward, self.encode(list(texts)), batch_size=self.batch_size, desc=desc)
 

@@ -14,7 +14,14 @@ class ModelVersion(models.Model):
         RETIRED = "retired", "Retired"
         REJECTED = "rejected", "Rejected"
 
+    class Kind(models.TextChoices):
+        """modeling.config.VERSION_KINDS: a fine-tuned transformer, or an n-gram model alone."""
+
+        TRANSFORMER = "transformer", "Transformer"
+        NGRAM = "ngram", "N-gram model"
+
     id = models.CharField(primary_key=True, max_length=64, help_text="The registry manifest's id.")
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.TRANSFORMER)
     base_model = models.CharField(max_length=200)
     profile = models.CharField(max_length=32, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.CANDIDATE)
@@ -40,6 +47,7 @@ class ModelVersion(models.Model):
             models.CheckConstraint(
                 condition=Q(status__in=["candidate", "active", "retired", "rejected"]), name="model_version_status_valid"
             ),
+            models.CheckConstraint(condition=Q(kind__in=["transformer", "ngram"]), name="model_version_kind_valid"),
         ]
 
     def __str__(self):

@@ -115,6 +115,7 @@ def dashboard_stats() -> dict:
             {
                 "id": v.id,
                 "status": v.status,
+                "kind": v.get_kind_display(),
                 "created_at": v.created_at,
                 "test_accuracy": v.test_accuracy,
                 "predictions": v.prediction_count,

@@ -183,7 +183,7 @@ REJECT_EXAMPLES = [
 ]
 
 METRICS = {"test": {"accuracy": 0.912, "f1": 0.911}, "validation": {"accuracy": 0.915, "f1": 0.914}}
-MODEL = {"id": VERSION, "status": "active", "base_model": "all-MiniLM-L6-v2", "profile": "quick",
+MODEL = {"id": VERSION, "status": "active", "kind": "transformer", "base_model": "all-MiniLM-L6-v2", "profile": "quick",
          "test_accuracy": 0.912, "metrics": METRICS, "status_reason": "", "created_at": EARLIER,
          "activated_at": NOW}
 MODEL_DETAIL = {**MODEL, "registered_at": NOW, "activated_by": "admin",

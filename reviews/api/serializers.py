@@ -205,6 +205,8 @@ class FeedbackOutputSerializer(FlagOutputSerializer):
 class ModelVersionOutputSerializer(serializers.Serializer):
     id = serializers.CharField()
     status = serializers.ChoiceField(choices=ModelVersion.Status.choices)
+    kind = serializers.ChoiceField(choices=ModelVersion.Kind.choices,
+                                   help_text="A fine-tuned transformer, or an n-gram model alone (the instant first model).")
     base_model = serializers.CharField()
     profile = serializers.CharField()
     test_accuracy = serializers.FloatField(allow_null=True)

@@ -28,6 +28,7 @@ def model_version_register(*, version_id: str, profile: str = "") -> ModelVersio
     row, _ = ModelVersion.objects.update_or_create(
         id=version.id,
         defaults={
+            "kind": manifest.get("kind", ModelVersion.Kind.TRANSFORMER),
             "base_model": manifest.get("base_model", ""),
             "profile": profile or manifest.get("profile", ""),
             "metrics": manifest.get("metrics", {}),

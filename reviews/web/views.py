@@ -9,6 +9,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from reviews import ratelimit, selectors
+from reviews.models import ModelVersion, WorkStatus
 from reviews.services.explanations import ExplanationQueueFull, explanation_request
 from reviews.services.feedback import feedback_flag
 from reviews.services.reviews import NoActiveModel, review_submit
@@ -52,6 +53,10 @@ def home(request):
     if active is None:
         context["first_run"] = selectors.first_model_run()
         context["workers"] = selectors.workers_alive()
+    elif active.kind == ModelVersion.Kind.NGRAM:
+        # The instant n-gram model answers while the first transformer trains (or after it failed).
+        run = selectors.first_model_run()
+        context["first_run"] = run if run is not None and run.status != WorkStatus.DONE else None
     return render(request, "reviews/home.html", context, status=status)
 
 

@@ -4,8 +4,10 @@
     run_training            the lease, a keep-alive, then the run's stages; the outcome is applied by
                             reviews.services.training in one transaction (or the run fails, or
                             goes back to the queue when the worker stops)
-    first model             load -> train -> register (the first verified version becomes active)
-    retrain                 load -> mix -> train -> evaluate -> gate -> decide
+    first model             load -> the n-gram model (registered: the first version is active at
+                            once) -> the first transformer with it as companion -> gate -> decide
+    retrain                 load -> mix -> train -> evaluate -> gate -> decide (an active n-gram
+                            model is refitted, not fine-tuned)
 
 A retrain activates nothing and marks no correction used before its outcome is applied, so a run
 killed at any point leaves the active model and the corrections as they were (an installation's
@@ -24,8 +26,9 @@ from datetime import timedelta
 from pathlib import Path
 
 from modeling import registry
-from modeling.config import PROFILES, TrainConfig
-from modeling.pipeline import BuildOptions, DataOrigin, build_version
+from modeling.config import NGRAM, PROFILES, TrainConfig
+from modeling.ngram import NgramModel
+from modeling.pipeline import BuildOptions, DataOrigin, build_ngram_version, build_version
 from modeling.train import TrainingInterrupted
 from reviews import selectors
 from reviews.conf import conf
@@ -91,24 +94,32 @@ def train_and_register(
     progress=None,
     show_progress: bool = False,
     register: bool = True,
+    companion: NgramModel | None = None,
 ):
     """Train a version on the installation's data into its store, and register it (what
-    `manage.py train` and a first run do). Returns the registry version and its row."""
+    `manage.py train` and a first run do). Returns the registry version and its row.
+    `companion`: an n-gram model fitted already, served with it (modeling.pipeline.build_version)."""
     if init_from is not None:
         registry.verify(init_from, key=conf.signing_key())  # its weights are where training starts
     source = data_source or conf.data.source
-    data = load(source)
-    if "train" not in data or "validation" not in data:
-        raise ValueError(f"data source {source} has no train/validation split (a single file is an evaluation set)")
+    data = load_training_data(source)
     version = build_version(
         config, data, DataOrigin(source, conf.data.seed),
         store=conf.site.model_store, key=conf.signing_key(), work_dir=work_dir or work_dir_for(profile),
-        init_from=init_from,
+        init_from=init_from, companion=companion,
         extra_manifest={"profile": profile},
         options=_build_options(resume=resume, progress=progress, show_progress=show_progress),
     )
     row = model_version_register(version_id=version.id, profile=profile) if register else None
     return version, row
+
+
+def load_training_data(source: str):
+    """The installation's splits of `source`, which must have train and validation splits."""
+    data = load(source)
+    if "train" not in data or "validation" not in data:
+        raise ValueError(f"data source {source} has no train/validation split (a single file is an evaluation set)")
+    return data
 
 
 # --- claiming and running -------------------------------------------------------------------
@@ -192,15 +203,57 @@ def execute(run: TrainingRun, *, progress) -> TrainingOutcome:
 
 
 def first_model(run: TrainingRun, *, progress) -> TrainingOutcome:
+    """An installation's first models: the n-gram model, fitted in seconds and active as soon as
+    it is registered, then the first transformer (run.profile), served averaged with that n-gram
+    model, which replaces it when the gate finds it no worse on the test split."""
+    started = time.monotonic()
+    instant = instant_model(run, progress=progress)
+    reached("instant", version=instant.id)
     config = profile_config(run.profile)
+    companion = NgramModel.load(instant.path) if config.ngram_companion else None
     version, row = train_and_register(config, profile=run.profile, work_dir=work_dir_for(f"run-{run.pk}"),
-                                      resume=True, progress=progress)
+                                      resume=True, progress=progress, companion=companion)
     test = version.metrics.get("test", {}).get("accuracy")
+    active = selectors.model_version_active()
+    if active is None or active.id == row.id:
+        decision, checks = TrainingRun.Decision.PROMOTED, []
+    else:
+        from modeling.retrain import gate
+
+        checks = gate(candidate_test=test, active_test=active.test_accuracy, best_full_test=None,
+                      holdout_candidate=None, holdout_active=None, holdout_n=0, config=conf.gate_config()).checks
+        passed = all(c["passed"] for c in checks)
+        decision = TrainingRun.Decision.PROMOTED if passed else TrainingRun.Decision.REJECTED
+    said = "replaces the n-gram model" if decision == TrainingRun.Decision.PROMOTED else "was rejected by the gate"
     return TrainingOutcome(
         version_id=row.id,
+        decision=decision,
+        reasons=checks,
+        metrics={"candidate": {"test": version.metrics.get("test")},
+                 **({"active": {"id": active.id, "test": active.metrics.get("test")}} if active else {})},
+        duration_s=round(time.monotonic() - started, 1),
         progress={"kind": "done", "version": version.id, "test_accuracy": test},
-        log=f"trained {version.id} in {version.manifest['build_seconds']:.0f} s; test accuracy {test}",
+        log=f"trained {version.id} in {version.manifest['build_seconds']:.0f} s; test accuracy {test}; it {said}",
     )
+
+
+def instant_model(run: TrainingRun, *, progress) -> ModelVersion:
+    """The installation's n-gram model (the instant first model): fitted and registered (active,
+    being the first version) unless a resumed run made it already."""
+    existing = ModelVersion.objects.filter(kind=ModelVersion.Kind.NGRAM).order_by("created_at").first()
+    if existing is not None:
+        return existing
+    source = conf.data.source
+    version = build_ngram_version(
+        load_training_data(source), DataOrigin(source, conf.data.seed),
+        store=conf.site.model_store, key=conf.signing_key(), work_dir=work_dir_for(f"run-{run.pk}-ngram"),
+        extra_manifest={"profile": NGRAM, "training_run": run.pk},
+        options=_build_options(progress=progress, show_progress=False),
+    )
+    row = model_version_register(version_id=version.id, profile=NGRAM)
+    log.info("training run %s: n-gram model %s registered (%s); test accuracy %s", run.pk, row.id, row.status,
+             row.test_accuracy)
+    return row
 
 
 # --- the retrain's stages -------------------------------------------------------------------
@@ -214,6 +267,7 @@ class Loaded:
     source: str
     seed: int
     data: object  # a datasets.DatasetDict with train, validation and test
+    test_rows: object  # the test split's rows the gate measures on (SENTIMENT_GATE_TEST_SIZE), sorted
 
 
 @dataclass(frozen=True)
@@ -262,7 +316,10 @@ def load_stage() -> Loaded:
             f"the test split of {source} (sha256 {actual[:12]}) differs from the one the active model was "
             f"measured on ({(expected or 'unknown')[:12]}); the candidate cannot be compared"
         )
-    return Loaded(active=active, source=source, seed=seed, data=data)
+    from modeling.evaluate import stratified_subset
+
+    rows = stratified_subset(data["test"]["label"], conf.gate_config().test_size, seed=seed)
+    return Loaded(active=active, source=source, seed=seed, data=data, test_rows=rows)
 
 
 def mix_stage(run: TrainingRun, loaded: Loaded) -> Mixed:
@@ -294,7 +351,7 @@ def mix_stage(run: TrainingRun, loaded: Loaded) -> Mixed:
     counts["suspicious_phrases"] = [p.text for p in phrases]
     training_run_progress(run=run, counts=counts, correction_ids=used_ids)
     ngram_data = None
-    if _parent_config(loaded.active).ngram_companion:
+    if loaded.active.kind == NGRAM or _parent_config(loaded.active).ngram_companion:
         # The n-gram companion is refitted in seconds on every training review plus the
         # corrections, not only on the replay sample the transformer sees.
         used_texts = {clean_text(c.text) for c in used_corrections}
@@ -313,9 +370,20 @@ def train_stage(run: TrainingRun, loaded: Loaded, mixed: Mixed, *, progress):
 
     from modeling.retrain import retrain_config
 
+    data = loaded.data
+    extra_manifest = {"profile": "retrain", "training_run": run.pk, "mix": mixed.counts, "parent": loaded.active.id}
+    if loaded.active.kind == NGRAM:
+        # An n-gram model is refitted on every training review plus the corrections, in seconds.
+        version = build_ngram_version(
+            data, DataOrigin(loaded.source, loaded.seed), store=conf.site.model_store, key=conf.signing_key(),
+            work_dir=work_dir_for(f"run-{run.pk}"), fit_on=mixed.ngram_data,
+            config=NgramModel.load(loaded.active.path).config, extra_manifest=extra_manifest,
+            options=_build_options(progress=progress, show_progress=False, eval_splits=("test",),
+                                   eval_rows={"test": loaded.test_rows}),
+        )
+        return model_version_register(version_id=version.id, profile="retrain"), version
     schedule = conf.retrain_schedule()
     config = retrain_config(_parent_config(loaded.active), schedule, base_model=conf.data.base_model, seed=run.pk)
-    data = loaded.data
     version = build_version(
         config,
         DatasetDict({"train": mixed.train, "validation": data["validation"], "test": data["test"]}),
@@ -325,8 +393,9 @@ def train_stage(run: TrainingRun, loaded: Loaded, mixed: Mixed, *, progress):
         work_dir=work_dir_for(f"run-{run.pk}"),
         init_from=None if schedule.from_base else loaded.active.path,
         ngram_data=mixed.ngram_data,
-        extra_manifest={"profile": "retrain", "training_run": run.pk, "mix": mixed.counts, "parent": loaded.active.id},
-        options=_build_options(resume=True, progress=progress, show_progress=False, eval_splits=("test",)),
+        extra_manifest=extra_manifest,
+        options=_build_options(resume=True, progress=progress, show_progress=False, eval_splits=("test",),
+                               eval_rows={"test": loaded.test_rows}),
     )
     return model_version_register(version_id=version.id, profile="retrain"), version
 
@@ -337,6 +406,7 @@ class Evaluated:
     choose: the held-out corrections (keyed, stratified), trusted test reviews with each
     suspicious phrase inserted, and the behaviour suite."""
 
+    test: dict  # both on the test rows the candidate was measured on (modeling.evaluate.paired_difference)
     holdout: dict  # {"candidate": accuracy or None, "active": ...}
     checks: list[dict]  # the trigger and behaviour checks
     triggers: list[dict]  # per phrase: its numbers (modeling.triggers)
@@ -349,8 +419,23 @@ def evaluate_stage(candidate: ModelVersion, active: ModelVersion, mixed: Mixed, 
     from modeling.behaviour import behaviour_checks, behaviour_suite, scores, suite_outcomes
     from modeling.triggers import probe_reviews, trigger_checks
 
+    from modeling.evaluate import paired_difference, stored_predictions
+
     gate_config = conf.gate_config()
     models = {"candidate": _predictor(candidate.path), "active": _predictor(active.path)}
+    # The test rows, both models on the same ones: the candidate's probabilities were stored when
+    # it was measured, the active model's too unless it was built before they were stored.
+    test = loaded.data["test"]
+    rows, labels = loaded.test_rows, np.asarray(test["label"])[loaded.test_rows]
+    answered, measured = {}, []
+    for name, model in (("candidate", candidate), ("active", active)):
+        proba = stored_predictions(model.path, "test", rows)
+        if proba is None:
+            measured.append(name)
+            proba = models[name].predict_proba(list(test.select(rows)["text"]))
+        answered[name] = proba.argmax(axis=1) == labels
+    test_comparison = {**paired_difference(answered["candidate"], answered["active"]), "of": len(test),
+                       "measured_now": measured}
     holdout = {}
     for name, predictor in models.items():
         if mixed.holdout_texts:
@@ -358,7 +443,6 @@ def evaluate_stage(candidate: ModelVersion, active: ModelVersion, mixed: Mixed, 
             holdout[name] = float((proba.argmax(1) == np.asarray(mixed.holdout_labels)).mean())
         else:
             holdout[name] = None
-    test = loaded.data["test"]
     probes = probe_reviews(test["text"], test["label"], size=gate_config.probe_size, seed=loaded.seed)
     checks, triggers = trigger_checks(
         list(mixed.phrases), probes, models["candidate"].predict_proba, models["active"].predict_proba,
@@ -369,7 +453,7 @@ def evaluate_stage(candidate: ModelVersion, active: ModelVersion, mixed: Mixed, 
     outcomes = {name: suite_outcomes(suite, predictor.predict_proba) for name, predictor in models.items()}
     checks = checks + behaviour_checks(outcomes["candidate"], outcomes["active"],
                                        tolerance=gate_config.behaviour_tolerance, alpha=gate_config.significance)
-    return Evaluated(holdout=holdout, checks=checks, triggers=triggers,
+    return Evaluated(test=test_comparison, holdout=holdout, checks=checks, triggers=triggers,
                      behaviour={name: scores(o) for name, o in outcomes.items()})
 
 
@@ -383,9 +467,12 @@ def _predictor(path):
 def gate_stage(version, active: ModelVersion, mixed: Mixed, evaluated: Evaluated):
     from modeling.retrain import gate
 
+    test = evaluated.test
     return gate(
-        candidate_test=version.metrics["test"]["accuracy"],
-        active_test=active.test_accuracy,
+        candidate_test=test["candidate"],
+        active_test=test["active"],
+        test_note=(f"on the same {test['n']:,} of {test['of']:,} test reviews; difference "
+                   f"{100 * test['difference']:+.2f} points, 95% interval {100 * test['low']:+.2f} to {100 * test['high']:+.2f}"),
         best_full_test=selectors.model_version_best_full_accuracy(),
         holdout_candidate=evaluated.holdout["candidate"],
         holdout_active=evaluated.holdout["active"],
@@ -423,6 +510,7 @@ def decide(candidate: ModelVersion, active: ModelVersion, mixed: Mixed, version,
                           "behaviour": evaluated.behaviour.get("candidate")},
             "active": {"id": active.id, "test": active.metrics.get("test"), "holdout_accuracy": holdout["active"],
                        "behaviour": evaluated.behaviour.get("active")},
+            "test_comparison": evaluated.test,
             "triggers": evaluated.triggers,
         },
         counts=mixed.counts,

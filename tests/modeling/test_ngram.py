@@ -105,3 +105,35 @@ def test_a_version_with_a_companion_serves_the_average(tiny_bert, toy, tmp_path,
     (version.path / WEIGHTS_FILE).write_bytes(b"changed")
     with pytest.raises(registry.VerificationError):
         registry.verify(version.path, key=KEY)
+
+
+def test_an_ngram_version_alone_is_sealed_served_and_reads_the_whole_text(toy, tmp_path):
+    """A version of kind "ngram" (the instant first model): no transformer, sealed like any version,
+    measured and its probabilities stored; the Predictor answers with the n-gram model alone."""
+    from modeling.evaluate import stored_predictions
+    from modeling.pipeline import build_ngram_version
+
+    version = build_ngram_version(toy, DataOrigin("toy", 0), store=tmp_path / "store", key=KEY,
+                                  work_dir=tmp_path / "work", config=SMALL, options=BuildOptions(show_progress=False))
+    manifest = registry.verify(version.path, key=KEY)
+    assert manifest["kind"] == "ngram" and "config.json" not in manifest["files"]
+    assert manifest["metrics"]["test"]["accuracy"] >= 0.95 and manifest["ngram"]["weight"] == 1.0
+    predictor = Predictor(version.path, key=KEY, precision="int8", backend="onnx")  # not for an n-gram model
+    assert (predictor.backend, predictor.kind, predictor.compile()) == ("ngram", "ngram", False)
+    texts = list(toy["test"]["text"])
+    served = predictor.predict_proba(texts)
+    assert np.allclose(served, NgramModel.load(version.path).predict_proba(texts))
+    assert np.allclose(stored_predictions(version.path, "test", range(len(texts))), served, atol=1e-6)
+    long_text = "great " * 2000
+    assert predictor.reading_window(long_text) == [(0, len(long_text))]
+    with pytest.raises(ValueError, match="no transformer"):
+        predictor.transformer_proba(texts)
+
+    # Its model file is what makes it a version: a manifest that does not list it is refused.
+    (version.path / CONFIG_FILE).unlink()
+    with pytest.raises(registry.VerificationError, match="missing ngram.json"):
+        registry.verify(version.path, key=KEY)
+    with pytest.raises(registry.RegistryError, match="no ngram.json"):
+        registry.save(tmp_path / "store", version.path, manifest={"kind": "ngram"}, key=KEY)
+    with pytest.raises(registry.RegistryError, match="unknown kind"):
+        registry.save(tmp_path / "store", version.path, manifest={"kind": "forest"}, key=KEY)

@@ -87,3 +87,18 @@ def test_an_export_that_fails_says_so_and_the_version_stays_on_pytorch(own_store
     assert "exported nothing (RuntimeError: exporter exploded)" in out
     manifest = registry.verify(own_store / row.id, key=conf.signing_key())
     assert manifest["onnx"]["files"] == {} and Predictor(row.path, key=conf.signing_key()).backend == "torch"
+
+
+def test_an_ngram_version_has_nothing_to_export_and_is_left_alone(own_store, model_store, tmp_path):
+    from modeling.pipeline import DataOrigin, build_ngram_version
+    from tests.tiny import toy_data
+
+    built = build_ngram_version(toy_data(), DataOrigin("toy", 0), store=own_store, key=conf.signing_key(),
+                                work_dir=tmp_path / "work")
+    row = model_version_register(version_id=built.id)
+    before = (own_store / row.id / registry.MANIFEST).read_text()
+    assert run() == ("", "")
+    out, _ = run(row.id)
+    assert "an n-gram model; it has no transformer to export" in out
+    assert (own_store / row.id / registry.MANIFEST).read_text() == before
+    assert Predictor(row.path, key=conf.signing_key(), precision="int8", backend="onnx").backend == "ngram"

@@ -24,6 +24,10 @@ class Command(BaseCommand):
             raise CommandError(f"no such version: {', '.join(missing)}")
         key, failed = conf.signing_key(), 0
         for version in rows.order_by("created_at"):
+            if version.kind == ModelVersion.Kind.NGRAM:
+                if versions:
+                    self.stdout.write(f"{version.id}: an n-gram model; it has no transformer to export")
+                continue
             try:
                 manifest = registry.verify(version.path, key=key)
                 if onnx_runtime.files(version.path, manifest) and not versions:

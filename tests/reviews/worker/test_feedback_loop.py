@@ -196,3 +196,71 @@ def test_a_retrain_from_base_trains_every_layer_from_the_base_encoder(loop, staf
     assert manifest["init_from"] is None and manifest["training"]["init_from"] is None
     assert manifest["base_model"] == manifest["train_config"]["base_model"] == str(base) != loop.base_model
     assert manifest["parent"] == loop.id
+
+
+def test_a_retrain_while_the_ngram_model_is_active_refits_it_on_the_corrections(loop, staff, settings):
+    """While an installation's instant n-gram model is active (its first transformer rejected or
+    not trained yet), a retrain refits the n-gram model on every training review plus the
+    corrections, with its parent's settings, and gates it like any candidate."""
+    from modeling.ngram import NgramModel
+    from modeling.pipeline import DataOrigin, build_ngram_version
+    from reviews.data import load
+    from reviews.services.model_versions import model_version_activate, model_version_register
+
+    data = load()
+    built = build_ngram_version(data, DataOrigin(conf.data.source, conf.data.seed), store=conf.site.model_store,
+                                key=conf.signing_key(), work_dir=conf.site.cache_dir / "ngram-test")
+    instant = model_version_activate(version=model_version_register(version_id=built.id, profile="ngram"))
+    assert instant.kind == ModelVersion.Kind.NGRAM
+    approved_corrections(staff, 6)
+    settings.SENTIMENT_GATE_TOLERANCE = 0.05  # the toy corrections cost the toy test split a review
+    run, _ = training_run_request(trigger=TrainingRun.Trigger.MANUAL, user=staff)
+    assert training.process_training_runs(worker_id="w") == 1
+    run.refresh_from_db()
+    assert run.status == WorkStatus.DONE and run.decision == TrainingRun.Decision.PROMOTED, (run.error, run.reasons)
+    candidate = ModelVersion.objects.get(pk=run.model_version_id)
+    assert candidate.kind == ModelVersion.Kind.NGRAM and candidate.status == ModelVersion.Status.ACTIVE
+    refitted, parent = NgramModel.load(candidate.path), NgramModel.load(instant.path)
+    assert refitted.config == parent.config and refitted.weight == 1.0
+    assert refitted.info["train_rows"] == parent.info["train_rows"] + run.counts["feedback_rows"] > parent.info["train_rows"]
+    assert {"test accuracy vs active", "behaviour: negation"} <= {c["check"] for c in run.reasons}
+    assert run.metrics["active"]["id"] == instant.id
+    registry.verify(candidate.path, key=conf.signing_key())
+
+
+def test_the_gate_compares_both_models_on_the_same_fixed_test_subset(loop, staff, settings):
+    """With SENTIMENT_GATE_TEST_SIZE below the test split's size, the candidate is measured on a
+    fixed stratified sample of it and compared with the active model on exactly those reviews:
+    the active model's stored probabilities when it has them for every row, else measured then."""
+    from modeling.evaluate import stored_predictions, stratified_subset
+    from reviews.data import load
+
+    settings.SENTIMENT_GATE_TEST_SIZE = 40
+    settings.SENTIMENT_GATE_TOLERANCE = 0.2  # the toy corrections may cost the toy test split a little
+    test = load()["test"]
+    rows = stratified_subset(test["label"], 40, seed=conf.data.seed)
+    assert stored_predictions(loop.path, "test", range(len(test))) is not None  # measured on all of it
+    approved_corrections(staff, 3)
+    run, _ = training_run_request(trigger=TrainingRun.Trigger.MANUAL, user=staff)
+    assert training.process_training_runs(worker_id="w") == 1
+    run.refresh_from_db()
+    assert run.status == WorkStatus.DONE and run.decision == TrainingRun.Decision.PROMOTED, (run.error, run.reasons)
+    candidate = ModelVersion.objects.get(pk=run.model_version_id)
+    assert candidate.metrics["test"]["n"] == 40 and candidate.metrics["test"]["of"] == len(test)
+    comparison = run.metrics["test_comparison"]
+    assert comparison["n"] == 40 and comparison["measured_now"] == []  # the active model's stored answers
+    labels = [test["label"][i] for i in rows]
+    active_answers = stored_predictions(loop.path, "test", rows).argmax(axis=1)
+    assert comparison["active"] == pytest.approx(float((active_answers == labels).mean()))
+    assert comparison["candidate"] == candidate.test_accuracy
+    (vs_active,) = [c for c in run.reasons if c["check"] == "test accuracy vs active"]
+    assert f"on the same 40 of {len(test)} test reviews" in vs_active["detail"]
+
+    # A larger sample than the active model (that candidate) was measured on: it is measured now.
+    settings.SENTIMENT_GATE_TEST_SIZE = 60
+    approved_corrections(staff, 3)
+    second, _ = training_run_request(trigger=TrainingRun.Trigger.MANUAL, user=staff)
+    assert training.process_training_runs(worker_id="w") == 1
+    second.refresh_from_db()
+    assert second.status == WorkStatus.DONE, second.error
+    assert second.metrics["test_comparison"]["n"] == 60 and second.metrics["test_comparison"]["measured_now"] == ["active"]

@@ -17,7 +17,9 @@ def tiny_installation(settings, tmp_path, monkeypatch):
     settings.SENTIMENT_DATA_SOURCE = f"aclimdb:{write_aclimdb(tmp_path / 'acl')}"
     settings.SENTIMENT_MODEL_STORE = tmp_path / "store"
     settings.SENTIMENT_CACHE_DIR = tmp_path / "cache"
-    monkeypatch.setitem(modeling_config.PROFILES, "quick", tiny_config(str(base), phases=(Phase("all", 3, 2e-3),)))
+    # As the real one: served averaged with the instant n-gram model.
+    monkeypatch.setitem(modeling_config.PROFILES, "quick",
+                        tiny_config(str(base), phases=(Phase("all", 3, 2e-3),), ngram_companion=True))
     settings.SENTIMENT_DATA_SPLIT = (18000, 60, 5000)
     predictor.reset()
     yield
@@ -26,9 +28,14 @@ def tiny_installation(settings, tmp_path, monkeypatch):
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_first_run_queues_the_quick_model_and_the_worker_trains_and_activates_it(tiny_installation, client):
-    """ensure_model queues one first-run training; the home page shows it; the worker trains,
-    registers and activates the model, and the site then classifies."""
+def test_first_run_queues_the_quick_model_and_the_worker_trains_and_activates_it(tiny_installation, client, monkeypatch):
+    """ensure_model queues one first-run training; the home page shows it; the worker first fits
+    the n-gram model, which answers (and is explained) while the transformer trains, then trains
+    the transformer with it as companion, gates it against the n-gram model and activates it."""
+    from reviews.services.explanations import explanation_request
+    from reviews.worker import training
+    from reviews.worker.explanations import compute_explanation
+
     call_command("ensure_model")
     call_command("ensure_model")
     run = TrainingRun.objects.get()
@@ -37,16 +44,71 @@ def test_first_run_queues_the_quick_model_and_the_worker_trains_and_activates_it
     assert b"first model is being prepared" in page.content and b"Training run" in page.content
     assert b"No worker is running" in page.content
 
+    meanwhile = {}
+
+    def while_the_transformer_trains(stage, details):
+        if stage != "instant":
+            return
+        instant = ModelVersion.objects.get()
+        assert instant.kind == ModelVersion.Kind.NGRAM and instant.status == ModelVersion.Status.ACTIVE
+        assert instant.test_accuracy is not None
+        page = client.get(reverse("home"))
+        meanwhile["page"] = page.content.decode()
+        response = client.post(reverse("home"), {"text": "great superb film"}, follow=True)
+        prediction = response.context["review"].latest_prediction
+        meanwhile["prediction"] = (prediction.model_version_id, prediction.label)
+        explanation, _ = explanation_request(prediction=prediction)
+        meanwhile["explanation"] = compute_explanation(explanation)["result"]
+
+    monkeypatch.setattr(training, "observers", [while_the_transformer_trains])
     call_command("runworker", "--once")
     run.refresh_from_db()
     assert run.status == WorkStatus.DONE, run.error
-    version = ModelVersion.objects.get()
+    instant = ModelVersion.objects.get(kind=ModelVersion.Kind.NGRAM)
+    assert meanwhile["prediction"] == (instant.id, "positive")
+    assert "Answering with the n-gram model" in meanwhile["page"] and "first transformer is being trained" in meanwhile["page"]
+    assert meanwhile["explanation"]["settings"]["backend"] == "ngram"
+    assert {w["word"] for w in meanwhile["explanation"]["words"]} & {"great", "superb"}
+    version = ModelVersion.objects.get(kind=ModelVersion.Kind.TRANSFORMER)
     assert run.model_version == version and version.status == ModelVersion.Status.ACTIVE
-    assert run.progress["kind"] == "done"
+    assert run.decision == TrainingRun.Decision.PROMOTED and run.progress["kind"] == "done"
+    assert [c["check"] for c in run.reasons if not c.get("skipped")] == ["test accuracy vs active"]
+    assert run.metrics["active"]["id"] == instant.id
+    instant.refresh_from_db()
+    assert instant.status == ModelVersion.Status.RETIRED
+    from modeling.ngram import NgramModel
+
+    companion = NgramModel.load(version.path)  # the n-gram model, reused, its weight chosen again
+    assert companion is not None and companion.info["train_rows"] == NgramModel.load(instant.path).info["train_rows"]
+    predictor.reset()
     response = client.post(reverse("home"), {"text": "great superb film"})
     assert response.status_code == 302
+    assert b"first transformer is being trained" not in client.get(reverse("home")).content
     call_command("ensure_model")
     assert TrainingRun.objects.count() == 1
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_first_transformer_worse_than_the_ngram_model_leaves_it_serving(tiny_installation, settings, monkeypatch, client):
+    """The first transformer replaces the n-gram model only through the gate: one that scores
+    below it on the test split is rejected, with the reason, and the n-gram model keeps answering."""
+    base = settings.SENTIMENT_BASE_MODEL
+    monkeypatch.setitem(modeling_config.PROFILES, "quick", tiny_config(base, phases=(Phase("all", 1, 1e-5),)))
+    call_command("ensure_model")
+    call_command("runworker", "--once")
+    run = TrainingRun.objects.get()
+    assert run.status == WorkStatus.DONE, run.error
+    assert run.decision == TrainingRun.Decision.REJECTED
+    (failed,) = [c for c in run.reasons if not c["passed"]]
+    assert failed["check"] == "test accuracy vs active"
+    transformer = ModelVersion.objects.get(kind=ModelVersion.Kind.TRANSFORMER)
+    assert transformer.status == ModelVersion.Status.REJECTED
+    active = ModelVersion.objects.get(status=ModelVersion.Status.ACTIVE)
+    assert active.kind == ModelVersion.Kind.NGRAM
+    assert b"Answering with the n-gram model" in client.get(reverse("home")).content
+    response = client.post(reverse("home"), {"text": "great superb film"}, follow=True)
+    assert response.context["review"].latest_prediction.model_version_id == active.id
 
 
 @pytest.mark.slow
@@ -60,15 +122,17 @@ def test_a_stopping_worker_hands_the_run_back_and_it_resumes(tiny_installation, 
 
     steps, per_epoch = [], set()  # (phase, epoch, step) of every optimizer step in order; steps an epoch
 
+    stop = threading.Event()
+
     def record(stage, details):
+        if stage == "instant":
+            stop.set()  # the n-gram model is active; the worker is shutting down: training stops at its next step
         if stage == "step":
             steps.append((details["phase"], details["epoch"], details["step"]))
             per_epoch.add(details["steps"])
 
     monkeypatch.setattr(training, "observers", [record])
     run = training.request_first_model()
-    stop = threading.Event()
-    stop.set()  # the worker is shutting down: training stops at its next step
     claimed = queue.claim_next(TrainingRun, worker_id="w1")
     assert training.run_training(claimed, worker_id="w1", stop=stop) is False
     run.refresh_from_db()
@@ -78,7 +142,9 @@ def test_a_stopping_worker_hands_the_run_back_and_it_resumes(tiny_installation, 
     assert steps == [(1, 1, 1)]  # one step done and checkpointed before it stopped
     assert training.process_training_runs(worker_id="w2") == 1
     run.refresh_from_db()
-    assert run.status == WorkStatus.DONE and ModelVersion.objects.get().status == ModelVersion.Status.ACTIVE
+    assert run.status == WorkStatus.DONE
+    assert ModelVersion.objects.get(kind=ModelVersion.Kind.TRANSFORMER).status == ModelVersion.Status.ACTIVE
+    assert ModelVersion.objects.filter(kind=ModelVersion.Kind.NGRAM).count() == 1  # not fitted again
     assert steps[1] == (1, 1, 2)  # the second worker's first step follows the checkpoint's
     (steps_per_epoch,) = per_epoch
     assert len(set(steps)) == len(steps) == 3 * steps_per_epoch  # every step of the 3 epochs, none twice
@@ -96,7 +162,7 @@ def test_the_worker_exports_the_version_and_onnx_runtime_serves_it(tiny_installa
     call_command("runworker", "--once")
     run = TrainingRun.objects.get()
     assert run.status == WorkStatus.DONE, run.error
-    version = ModelVersion.objects.get()
+    version = ModelVersion.objects.get(kind=ModelVersion.Kind.TRANSFORMER)
     from modeling import registry
     from reviews.conf import conf
 
