@@ -1,6 +1,6 @@
 """What does one turn of the feedback loop cost? Prints one table (README: The feedback loop).
 
-    SENTIMENT_VAR_DIR=/tmp/loop-bench .venv/bin/python benchmarks/retrain.py [--corrections 100] [--runs 2]
+    SENTIMENT_VAR_DIR=/tmp/loop-bench .venv/bin/python benchmarks/retrain.py [--corrections 100] [--runs 2] [--isa avx2]
 
 Run it on an installation with an active model (it writes reviews, flags and a training run into
 that installation's database: use a scratch SENTIMENT_VAR_DIR). It plays the people: Rotten
@@ -25,13 +25,17 @@ import sys
 import time
 
 import _bootstrap  # noqa: F401  (sets up paths and settings first)
+import _cpu
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--corrections", type=int, default=100, help="approved training corrections per run")
     parser.add_argument("--runs", type=int, default=2, help="retrains in a row (the first fills the frozen-layer cache)")
+    parser.add_argument("--isa", choices=("native", "avx2"), default="native")
     args = parser.parse_args()
+    _cpu.apply_isa(args.isa)
+    print(_cpu.describe(args.isa))
 
     import django
 

@@ -95,10 +95,12 @@ def train_and_register(
     show_progress: bool = False,
     register: bool = True,
     companion: NgramModel | None = None,
+    eval_rows=None,
 ):
     """Train a version on the installation's data into its store, and register it (what
     `manage.py train` and a first run do). Returns the registry version and its row.
-    `companion`: an n-gram model fitted already, served with it (modeling.pipeline.build_version)."""
+    `companion`: an n-gram model fitted already, served with it (modeling.pipeline.build_version);
+    `eval_rows`: measure it on these test rows alone (the gate's sample), not on validation and test."""
     if init_from is not None:
         registry.verify(init_from, key=conf.signing_key())  # its weights are where training starts
     source = data_source or conf.data.source
@@ -108,7 +110,8 @@ def train_and_register(
         store=conf.site.model_store, key=conf.signing_key(), work_dir=work_dir or work_dir_for(profile),
         init_from=init_from, companion=companion,
         extra_manifest={"profile": profile},
-        options=_build_options(resume=resume, progress=progress, show_progress=show_progress),
+        options=_build_options(resume=resume, progress=progress, show_progress=show_progress,
+                               **({"eval_splits": ("test",), "eval_rows": {"test": eval_rows}} if eval_rows is not None else {})),
     )
     row = model_version_register(version_id=version.id, profile=profile) if register else None
     return version, row
@@ -205,36 +208,71 @@ def execute(run: TrainingRun, *, progress) -> TrainingOutcome:
 def first_model(run: TrainingRun, *, progress) -> TrainingOutcome:
     """An installation's first models: the n-gram model, fitted in seconds and active as soon as
     it is registered, then the first transformer (run.profile), served averaged with that n-gram
-    model, which replaces it when the gate finds it no worse on the test split."""
+    model, measured on the gate's test sample and compared there with the n-gram model, which it
+    replaces when the gate finds it no worse."""
+    from modeling.evaluate import stratified_subset
+    from modeling.retrain import gate
+
     started = time.monotonic()
     instant = instant_model(run, progress=progress)
     reached("instant", version=instant.id)
     config = profile_config(run.profile)
     companion = NgramModel.load(instant.path) if config.ngram_companion else None
+    test = load_training_data(conf.data.source)["test"]
+    rows = stratified_subset(test["label"], conf.gate_config().test_size, seed=conf.data.seed)
     version, row = train_and_register(config, profile=run.profile, work_dir=work_dir_for(f"run-{run.pk}"),
-                                      resume=True, progress=progress, companion=companion)
-    test = version.metrics.get("test", {}).get("accuracy")
+                                      resume=True, progress=progress, companion=companion, eval_rows=rows)
     active = selectors.model_version_active()
+    metrics = {"candidate": {"test": version.metrics.get("test")}}
     if active is None or active.id == row.id:
         decision, checks = TrainingRun.Decision.PROMOTED, []
     else:
-        from modeling.retrain import gate
-
-        checks = gate(candidate_test=test, active_test=active.test_accuracy, best_full_test=None,
-                      holdout_candidate=None, holdout_active=None, holdout_n=0, config=conf.gate_config()).checks
+        comparison = compare_on_test(row, active, test, rows)
+        checks = gate(candidate_test=comparison["candidate"], active_test=comparison["active"], best_full_test=None,
+                      holdout_candidate=None, holdout_active=None, holdout_n=0, config=conf.gate_config(),
+                      test_note=comparison_note(comparison)).checks
         passed = all(c["passed"] for c in checks)
         decision = TrainingRun.Decision.PROMOTED if passed else TrainingRun.Decision.REJECTED
+        metrics.update({"active": {"id": active.id, "test": active.metrics.get("test")}, "test_comparison": comparison})
     said = "replaces the n-gram model" if decision == TrainingRun.Decision.PROMOTED else "was rejected by the gate"
+    accuracy = version.metrics["test"]["accuracy"]
     return TrainingOutcome(
         version_id=row.id,
         decision=decision,
         reasons=checks,
-        metrics={"candidate": {"test": version.metrics.get("test")},
-                 **({"active": {"id": active.id, "test": active.metrics.get("test")}} if active else {})},
+        metrics=metrics,
         duration_s=round(time.monotonic() - started, 1),
-        progress={"kind": "done", "version": version.id, "test_accuracy": test},
-        log=f"trained {version.id} in {version.manifest['build_seconds']:.0f} s; test accuracy {test}; it {said}",
+        progress={"kind": "done", "version": version.id, "test_accuracy": accuracy},
+        log=f"trained {version.id} in {version.manifest['build_seconds']:.0f} s; test accuracy {accuracy:.4f} "
+            f"on {len(rows):,} reviews; it {said}",
     )
+
+
+def compare_on_test(candidate: ModelVersion, active: ModelVersion, test, rows) -> dict:
+    """Both models on the same test rows (modeling.evaluate.paired_difference), from the
+    probabilities each stored when it was measured, or measured now for one that stored none for
+    some of them (built before they were stored, or measured on fewer rows); `measured_now` says
+    which."""
+    import numpy as np
+
+    from modeling.evaluate import paired_difference, stored_predictions
+
+    labels = np.asarray(test["label"])[rows]
+    answered, measured = {}, []
+    for name, model in (("candidate", candidate), ("active", active)):
+        proba = stored_predictions(model.path, "test", rows)
+        if proba is None:
+            measured.append(name)
+            proba = _predictor(model.path).predict_proba(list(test.select(rows)["text"]))
+        answered[name] = proba.argmax(axis=1) == labels
+    return {**paired_difference(answered["candidate"], answered["active"]), "of": len(test), "measured_now": measured}
+
+
+def comparison_note(comparison: dict) -> str:
+    """How the gate's test check was measured, for its detail."""
+    return (f"on the same {comparison['n']:,} of {comparison['of']:,} test reviews; difference "
+            f"{100 * comparison['difference']:+.2f} points, 95% interval {100 * comparison['low']:+.2f} "
+            f"to {100 * comparison['high']:+.2f}")
 
 
 def instant_model(run: TrainingRun, *, progress) -> ModelVersion:
@@ -419,23 +457,10 @@ def evaluate_stage(candidate: ModelVersion, active: ModelVersion, mixed: Mixed, 
     from modeling.behaviour import behaviour_checks, behaviour_suite, scores, suite_outcomes
     from modeling.triggers import probe_reviews, trigger_checks
 
-    from modeling.evaluate import paired_difference, stored_predictions
-
     gate_config = conf.gate_config()
-    models = {"candidate": _predictor(candidate.path), "active": _predictor(active.path)}
-    # The test rows, both models on the same ones: the candidate's probabilities were stored when
-    # it was measured, the active model's too unless it was built before they were stored.
     test = loaded.data["test"]
-    rows, labels = loaded.test_rows, np.asarray(test["label"])[loaded.test_rows]
-    answered, measured = {}, []
-    for name, model in (("candidate", candidate), ("active", active)):
-        proba = stored_predictions(model.path, "test", rows)
-        if proba is None:
-            measured.append(name)
-            proba = models[name].predict_proba(list(test.select(rows)["text"]))
-        answered[name] = proba.argmax(axis=1) == labels
-    test_comparison = {**paired_difference(answered["candidate"], answered["active"]), "of": len(test),
-                       "measured_now": measured}
+    test_comparison = compare_on_test(candidate, active, test, loaded.test_rows)
+    models = {"candidate": _predictor(candidate.path), "active": _predictor(active.path)}
     holdout = {}
     for name, predictor in models.items():
         if mixed.holdout_texts:
@@ -467,12 +492,10 @@ def _predictor(path):
 def gate_stage(version, active: ModelVersion, mixed: Mixed, evaluated: Evaluated):
     from modeling.retrain import gate
 
-    test = evaluated.test
     return gate(
-        candidate_test=test["candidate"],
-        active_test=test["active"],
-        test_note=(f"on the same {test['n']:,} of {test['of']:,} test reviews; difference "
-                   f"{100 * test['difference']:+.2f} points, 95% interval {100 * test['low']:+.2f} to {100 * test['high']:+.2f}"),
+        candidate_test=evaluated.test["candidate"],
+        active_test=evaluated.test["active"],
+        test_note=comparison_note(evaluated.test),
         best_full_test=selectors.model_version_best_full_accuracy(),
         holdout_candidate=evaluated.holdout["candidate"],
         holdout_active=evaluated.holdout["active"],

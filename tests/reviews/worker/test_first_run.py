@@ -28,10 +28,13 @@ def tiny_installation(settings, tmp_path, monkeypatch):
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_first_run_queues_the_quick_model_and_the_worker_trains_and_activates_it(tiny_installation, client, monkeypatch):
+def test_first_run_queues_the_quick_model_and_the_worker_trains_and_activates_it(tiny_installation, client, monkeypatch,
+                                                                                  settings):
     """ensure_model queues one first-run training; the home page shows it; the worker first fits
     the n-gram model, which answers (and is explained) while the transformer trains, then trains
-    the transformer with it as companion, gates it against the n-gram model and activates it."""
+    the transformer with it as companion, measures it on the gate's test sample, compares it
+    there with the n-gram model and activates it."""
+    settings.SENTIMENT_GATE_TEST_SIZE = 40  # of the toy test split's 100
     from reviews.services.explanations import explanation_request
     from reviews.worker import training
     from reviews.worker.explanations import compute_explanation
@@ -74,6 +77,9 @@ def test_first_run_queues_the_quick_model_and_the_worker_trains_and_activates_it
     assert run.decision == TrainingRun.Decision.PROMOTED and run.progress["kind"] == "done"
     assert [c["check"] for c in run.reasons if not c.get("skipped")] == ["test accuracy vs active"]
     assert run.metrics["active"]["id"] == instant.id
+    assert version.metrics["test"]["n"] == 40 and "validation" not in version.metrics
+    assert run.metrics["test_comparison"]["n"] == 40 and run.metrics["test_comparison"]["measured_now"] == []
+    assert instant.metrics["test"]["n"] == 100  # the n-gram model, measured on all of it in no time
     instant.refresh_from_db()
     assert instant.status == ModelVersion.Status.RETIRED
     from modeling.ngram import NgramModel
