@@ -46,6 +46,10 @@ class TrainState:
     # Frozen-layer cache rows read / computed so far (kept across a resume).
     cache_hits: int = 0
     cache_misses: int = 0
+    # With `fit_budget_s`: the training rows chosen from the measured step time, and that rate
+    # (kept, so a resumed run trains on the same rows).
+    fitted_rows: int | None = None
+    fitted_rows_per_s: float | None = None
 
 
 def save(work_dir: Path, model, optimizer, scheduler, state: TrainState, config: TrainConfig) -> None:

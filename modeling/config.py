@@ -79,6 +79,12 @@ class TrainConfig:
     validation_limit: int | None = None
     # Stop training after this many seconds (the best epoch so far is kept); None = no limit.
     budget_s: float | None = None
+    # Train on as many rows (at most train_limit, at least fit_min_rows) as every epoch of the
+    # phases can go through in this many seconds on this machine, from the measured time of a few
+    # training steps before the first (modeling/train.py): the schedule then runs to its end in
+    # about that time, on a fast CPU or a slow one. None = the rows train_limit says.
+    fit_budget_s: float | None = None
+    fit_min_rows: int = 1_000
     # Also save a mid-epoch checkpoint this often, so an interrupted run loses little.
     checkpoint_every_s: float = 600.0
     # Serve the transformer averaged with an n-gram linear model fitted on the same training
@@ -236,14 +242,17 @@ class GateConfig:
 
 # Named recipes for `manage.py train --profile`. Figures measured on a 2-core CPU are in the README.
 PROFILES: dict[str, TrainConfig] = {
-    # The first transformer of a new installation: minutes on a laptop CPU, served averaged with
-    # the n-gram model fitted on every training review (the instant first model, reused).
+    # The first transformer of a new installation, served averaged with the n-gram model fitted on
+    # every training review (the instant first model, reused): up to 6,000 reviews, as many as
+    # 6 minutes of training take on this machine, so it is active within 10 minutes of the start
+    # on a slow CPU too (docs/results.md, The first model of a fresh installation).
     "quick": TrainConfig(
         phases=(Phase("all", 1, 8e-5),),
         max_length=128,
         train_limit=6_000,
         validation_limit=1_000,
         ngram_companion=True,
+        fit_budget_s=360.0,
     ),
     # The best recipe measured here: every training review, head+tail 320 tokens, two epochs with
     # linear decay, bf16 autocast (61.8 min on 2 cores), served averaged with the n-gram companion:

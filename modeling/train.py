@@ -36,7 +36,7 @@ from modeling.frozen_cache import FrozenCache, batch_states, top_layers_only
 from modeling.optim import adamw, linear_schedule
 from modeling.precision import autocast
 from modeling.precision import resolve as resolve_precision
-from modeling.sampling import length_batches, training_rows, validation_rows
+from modeling.sampling import length_batches, sample_indices, training_rows, validation_rows
 
 log = logging.getLogger(__name__)
 
@@ -167,9 +167,6 @@ def _set_up(config: TrainConfig, data: DatasetDict, work_dir: Path, *, init_from
     tokenizer = load_tokenizer(source)
     model = load_classifier(source)
     model.to(dev)
-    train_seqs, train_labels = _tokenized(config, tokenizer, data["train"], training_rows(config, data["train"]))
-    validation = data["validation"]
-    val_seqs, val_labels = _tokenized(config, tokenizer, validation, validation_rows(config, validation))
 
     state = TrainState()
     checkpoint = checkpoints.load(work_dir, config) if resume else None
@@ -178,6 +175,18 @@ def _set_up(config: TrainConfig, data: DatasetDict, work_dir: Path, *, init_from
             (work_dir / stale).unlink(missing_ok=True)
     else:
         state = TrainState(**checkpoint["state"])
+    rows = training_rows(config, data["train"])
+    if config.fit_budget_s is not None:
+        if state.fitted_rows is None:
+            state.fitted_rows_per_s = _rows_per_second(config, model, tokenizer, data["train"], rows, dev, precision)
+            state.fitted_rows = _rows_within_budget(config, state.fitted_rows_per_s, len(rows))
+            log.info("%.1f training rows/s here: %d of %d rows fit %d epoch(s) in %.0f s", state.fitted_rows_per_s,
+                     state.fitted_rows, len(rows), config.epochs, config.fit_budget_s)
+        rows = sample_indices(list(data["train"]["label"]), state.fitted_rows, config.seed)
+    train_seqs, train_labels = _tokenized(config, tokenizer, data["train"], rows)
+    validation = data["validation"]
+    val_seqs, val_labels = _tokenized(config, tokenizer, validation, validation_rows(config, validation))
+    if checkpoint is not None:
         model.load_state_dict(checkpoint["model"])
         log.info("resuming at phase %d epoch %d batch %d", state.phase + 1, state.epoch + 1, state.batch)
     # fp16 (CUDA without bf16) needs loss scaling or small gradients underflow; elsewhere the
@@ -187,6 +196,39 @@ def _set_up(config: TrainConfig, data: DatasetDict, work_dir: Path, *, init_from
     return _Run(config, work_dir, dev, precision, tokenizer, model, train_seqs, train_labels, val_seqs, val_labels,
                 state, checkpoint, scaler, progress, show_progress, frozen_cache,
                 started=time.monotonic() - state.elapsed_s, last_checkpoint=time.monotonic())
+
+
+def _rows_per_second(config: TrainConfig, model, tokenizer, split: Dataset, rows: list[int], device, precision: str,
+                     *, steps: int = 3) -> float:
+    """Training rows a second on this machine: the time of `steps` forward and backward passes on
+    batches of training rows (after one untimed pass), as the first phase runs them. The model's
+    weights are not changed (its gradients are dropped); the random generators are put back."""
+    rng_state = torch.get_rng_state()
+    spec = config.phases[0]
+    set_trainable(model, spec.trainable, spec.top_k)
+    sample = [rows[i] for i in np.random.default_rng(config.seed).permutation(len(rows))[: config.batch_size * (steps + 1)]]
+    sequences, labels = _tokenized(config, tokenizer, split, sample)
+    model.train()
+    started = 0.0
+    for step in range(steps + 1):
+        if step == 1:
+            started = time.perf_counter()
+        chunk = slice(step * config.batch_size, (step + 1) * config.batch_size)
+        ids, mask = pad_batch(sequences[chunk], tokenizer.pad_token_id)
+        with autocast(device, precision):
+            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
+        torch.nn.functional.cross_entropy(logits.float(), torch.as_tensor(labels[chunk], device=device)).backward()
+        model.zero_grad(set_to_none=True)
+    seconds = time.perf_counter() - started
+    torch.set_rng_state(rng_state)
+    return steps * config.batch_size / max(seconds, 1e-6)
+
+
+def _rows_within_budget(config: TrainConfig, rows_per_s: float, available: int) -> int:
+    """As many rows as every epoch of the phases goes through in `config.fit_budget_s` at
+    `rows_per_s`: at most `available`, at least `config.fit_min_rows` (or all there are)."""
+    fitting = int(rows_per_s * config.fit_budget_s / config.epochs)
+    return max(min(fitting, available), min(config.fit_min_rows, available))
 
 
 def _tokenized(config: TrainConfig, tokenizer, split: Dataset, rows: list[int]) -> tuple[list[list[int]], np.ndarray]:
@@ -373,6 +415,8 @@ def _save_result(run: _Run, init_from) -> Path:
         "best_epoch": state.best_epoch,
         "best_validation_accuracy": state.best_accuracy,
         "train_rows": len(run.train_seqs),
+        "fitted": ({"budget_s": run.config.fit_budget_s, "rows_per_s": round(state.fitted_rows_per_s, 2)}
+                   if state.fitted_rows_per_s is not None else None),
         "validation_rows": len(run.val_seqs),
         "duration_s": round(run.elapsed(), 1),
         "device": run.device.type,

@@ -107,3 +107,46 @@ def test_length_batches_cover_every_row_once_and_are_seeded():
     batches = length_batches(lengths, 4, seed=1)
     assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
     assert length_batches(lengths, 4, seed=1) == batches != length_batches(lengths, 4, seed=2)
+
+
+def test_rows_within_a_budget_are_bounded_by_what_there_is_and_the_minimum():
+    from modeling.train import _rows_within_budget
+
+    config = tiny_config("unused", phases=(Phase("all", 2, 1e-3),), fit_budget_s=100.0, fit_min_rows=50)
+    assert _rows_within_budget(config, 3.0, 6000) == 150  # 3 rows/s for 100 s, two epochs
+    assert _rows_within_budget(config, 1000.0, 6000) == 6000  # a fast machine: all there are
+    assert _rows_within_budget(config, 0.1, 6000) == 50  # a very slow one: the minimum
+    assert _rows_within_budget(config, 0.1, 30) == 30  # ... unless there are fewer
+
+
+def test_fit_budget_trains_on_the_rows_the_measured_speed_allows_and_a_resume_keeps_them(tiny_bert, toy, tmp_path,
+                                                                                         monkeypatch):
+    """With fit_budget_s, the rows come from the measured training speed (measured once: a resumed
+    run keeps them), and measuring changes nothing: the result is the run with that train_limit."""
+    from modeling import train as training_module
+
+    measured = []
+
+    def probe(*args, **kwargs):
+        measured.append(real_probe(*args, **kwargs))  # really measured, then fixed for the arithmetic
+        return 40.0
+
+    real_probe = training_module._rows_per_second
+    monkeypatch.setattr(training_module, "_rows_per_second", probe)
+    phases = (Phase("all", 2, 2e-3),)
+    fitted = tiny_config(str(tiny_bert), phases=phases, fit_budget_s=2.0, fit_min_rows=10, checkpoint_every_s=0.0)
+    limited = tiny_config(str(tiny_bert), phases=phases, train_limit=40, checkpoint_every_s=0.0)
+    straight = snapshot(load_classifier(str(train(limited, toy, work_dir=tmp_path / "a", show_progress=False))))
+
+    def stop(event):
+        if event["kind"] == "step" and event["epoch"] == 2 and event["step"] == 1:
+            raise TrainingInterrupted("simulated kill")
+
+    with pytest.raises(TrainingInterrupted):
+        train(fitted, toy, work_dir=tmp_path / "b", progress=stop, show_progress=False)
+    model_dir = train(fitted, toy, work_dir=tmp_path / "b", resume=True, show_progress=False)
+    assert len(measured) == 1 and measured[0] > 0  # not measured again on resume
+    summary = training_summary(model_dir)
+    assert summary["train_rows"] == 40 and summary["fitted"] == {"budget_s": 2.0, "rows_per_s": 40.0}
+    resumed = snapshot(load_classifier(str(model_dir)))
+    assert all(torch.equal(straight[name], resumed[name]) for name in straight)
