@@ -83,10 +83,13 @@ def main() -> None:
             manifest = json.loads(path.read_text()) if path.exists() else {}
             test = manifest.get("metrics", {}).get("test", {})
             parts = test.get("parts")
+            training = manifest.get("training", {})
+            fitted = (f" at {training['fitted']['rows_per_s']} rows/s, fitted to {training['fitted']['budget_s']:.0f} s"
+                      if training.get("fitted") else "")
             print(f"{kind} version {version_id} ({status}): build {manifest.get('build_seconds')} s"
-                  + (f" (training {manifest.get('training', {}).get('duration_s', '?')} s, "
-                     f"ONNX export {(manifest.get('onnx') or {}).get('seconds', '?')} s)" if kind == "transformer" else "")
-                  + f", test accuracy {test.get('accuracy', '?')}"
+                  + (f" (training {training.get('duration_s', '?')} s on {training.get('train_rows', '?')} reviews"
+                     f"{fitted}, ONNX export {(manifest.get('onnx') or {}).get('seconds', '?')} s)" if kind == "transformer" else "")
+                  + f", test accuracy {test.get('accuracy', '?')} on {test.get('n', '?')} reviews"
                   + (f" (transformer alone {parts['transformer']:.4f}, n-gram weight {parts['ngram_weight']})" if parts else ""))
     finally:
         if not args.keep:
