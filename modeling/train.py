@@ -209,26 +209,31 @@ def _rows_per_second(config: TrainConfig, model, tokenizer, split: Dataset, rows
     sample = [rows[i] for i in np.random.default_rng(config.seed).permutation(len(rows))[: config.batch_size * (steps + 1)]]
     sequences, labels = _tokenized(config, tokenizer, split, sample)
     model.train()
-    started = 0.0
+    started, timed = 0.0, 0
     for step in range(steps + 1):
+        chunk = slice(step * config.batch_size, (step + 1) * config.batch_size)
+        if not sequences[chunk]:
+            break  # fewer rows than the probe's batches
         if step == 1:
             started = time.perf_counter()
-        chunk = slice(step * config.batch_size, (step + 1) * config.batch_size)
         ids, mask = pad_batch(sequences[chunk], tokenizer.pad_token_id)
         with autocast(device, precision):
             logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
         torch.nn.functional.cross_entropy(logits.float(), torch.as_tensor(labels[chunk], device=device)).backward()
         model.zero_grad(set_to_none=True)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)  # the passes run asynchronously there
+        timed += len(sequences[chunk]) if step > 0 else 0
     seconds = time.perf_counter() - started
     torch.set_rng_state(rng_state)
-    return steps * config.batch_size / max(seconds, 1e-6)
+    return timed / seconds if timed else math.inf  # too few rows to time: all of them fit
 
 
 def _rows_within_budget(config: TrainConfig, rows_per_s: float, available: int) -> int:
     """As many rows as every epoch of the phases goes through in `config.fit_budget_s` at
     `rows_per_s`: at most `available`, at least `config.fit_min_rows` (or all there are)."""
-    fitting = int(rows_per_s * config.fit_budget_s / config.epochs)
-    return max(min(fitting, available), min(config.fit_min_rows, available))
+    fitting = rows_per_s * config.fit_budget_s / config.epochs
+    return max(min(int(fitting) if math.isfinite(fitting) else available, available), min(config.fit_min_rows, available))
 
 
 def _tokenized(config: TrainConfig, tokenizer, split: Dataset, rows: list[int]) -> tuple[list[list[int]], np.ndarray]:
@@ -415,7 +420,8 @@ def _save_result(run: _Run, init_from) -> Path:
         "best_epoch": state.best_epoch,
         "best_validation_accuracy": state.best_accuracy,
         "train_rows": len(run.train_seqs),
-        "fitted": ({"budget_s": run.config.fit_budget_s, "rows_per_s": round(state.fitted_rows_per_s, 2)}
+        "fitted": ({"budget_s": run.config.fit_budget_s,
+                    "rows_per_s": round(state.fitted_rows_per_s, 2) if math.isfinite(state.fitted_rows_per_s) else None}
                    if state.fitted_rows_per_s is not None else None),
         "validation_rows": len(run.val_seqs),
         "duration_s": round(run.elapsed(), 1),

@@ -117,6 +117,7 @@ def test_rows_within_a_budget_are_bounded_by_what_there_is_and_the_minimum():
     assert _rows_within_budget(config, 1000.0, 6000) == 6000  # a fast machine: all there are
     assert _rows_within_budget(config, 0.1, 6000) == 50  # a very slow one: the minimum
     assert _rows_within_budget(config, 0.1, 30) == 30  # ... unless there are fewer
+    assert _rows_within_budget(config, float("inf"), 6000) == 6000  # too few rows to time: all
 
 
 def test_fit_budget_trains_on_the_rows_the_measured_speed_allows_and_a_resume_keeps_them(tiny_bert, toy, tmp_path,
