@@ -96,15 +96,17 @@ def train_and_register(
     register: bool = True,
     companion: NgramModel | None = None,
     eval_rows=None,
+    data=None,
 ):
     """Train a version on the installation's data into its store, and register it (what
     `manage.py train` and a first run do). Returns the registry version and its row.
     `companion`: an n-gram model fitted already, served with it (modeling.pipeline.build_version);
-    `eval_rows`: measure it on these test rows alone (the gate's sample), not on validation and test."""
+    `eval_rows`: measure it on these test rows alone (the gate's sample), not on validation and test;
+    `data`: the source's splits, when the caller has loaded them already."""
     if init_from is not None:
         registry.verify(init_from, key=conf.signing_key())  # its weights are where training starts
     source = data_source or conf.data.source
-    data = load_training_data(source)
+    data = data if data is not None else load_training_data(source)
     version = build_version(
         config, data, DataOrigin(source, conf.data.seed),
         store=conf.site.model_store, key=conf.signing_key(), work_dir=work_dir or work_dir_for(profile),
@@ -214,14 +216,16 @@ def first_model(run: TrainingRun, *, progress) -> TrainingOutcome:
     from modeling.retrain import gate
 
     started = time.monotonic()
-    instant = instant_model(run, progress=progress)
+    data = load_training_data(conf.data.source)
+    instant = instant_model(run, data, progress=progress)
     reached("instant", version=instant.id)
     config = profile_config(run.profile)
     companion = NgramModel.load(instant.path) if config.ngram_companion else None
-    test = load_training_data(conf.data.source)["test"]
+    test = data["test"]
     rows = stratified_subset(test["label"], conf.gate_config().test_size, seed=conf.data.seed)
     version, row = train_and_register(config, profile=run.profile, work_dir=work_dir_for(f"run-{run.pk}"),
-                                      resume=True, progress=progress, companion=companion, eval_rows=rows)
+                                      resume=True, progress=progress, companion=companion, eval_rows=rows,
+                                      data=data)
     active = selectors.model_version_active()
     metrics = {"candidate": {"test": version.metrics.get("test")}}
     if active is None or active.id == row.id:
@@ -248,11 +252,11 @@ def first_model(run: TrainingRun, *, progress) -> TrainingOutcome:
     )
 
 
-def compare_on_test(candidate: ModelVersion, active: ModelVersion, test, rows) -> dict:
+def compare_on_test(candidate: ModelVersion, active: ModelVersion, test, rows, predictors: dict | None = None) -> dict:
     """Both models on the same test rows (modeling.evaluate.paired_difference), from the
     probabilities each stored when it was measured, or measured now for one that stored none for
     some of them (built before they were stored, or measured on fewer rows); `measured_now` says
-    which."""
+    which. `predictors` ("candidate", "active"): ones the caller loaded already."""
     import numpy as np
 
     from modeling.evaluate import paired_difference, stored_predictions
@@ -263,7 +267,8 @@ def compare_on_test(candidate: ModelVersion, active: ModelVersion, test, rows) -
         proba = stored_predictions(model.path, "test", rows)
         if proba is None:
             measured.append(name)
-            proba = _predictor(model.path).predict_proba(list(test.select(rows)["text"]))
+            predictor = (predictors or {}).get(name) or _predictor(model.path)
+            proba = predictor.predict_proba(list(test.select(rows)["text"]))
         answered[name] = proba.argmax(axis=1) == labels
     return {**paired_difference(answered["candidate"], answered["active"]), "of": len(test), "measured_now": measured}
 
@@ -275,7 +280,7 @@ def comparison_note(comparison: dict) -> str:
             f"to {100 * comparison['high']:+.2f}")
 
 
-def instant_model(run: TrainingRun, *, progress) -> ModelVersion:
+def instant_model(run: TrainingRun, data, *, progress) -> ModelVersion:
     """The installation's n-gram model (the instant first model): fitted and registered (active,
     being the first version) unless a resumed run made it already."""
     existing = ModelVersion.objects.filter(kind=ModelVersion.Kind.NGRAM).order_by("created_at").first()
@@ -283,7 +288,7 @@ def instant_model(run: TrainingRun, *, progress) -> ModelVersion:
         return existing
     source = conf.data.source
     version = build_ngram_version(
-        load_training_data(source), DataOrigin(source, conf.data.seed),
+        data, DataOrigin(source, conf.data.seed),
         store=conf.site.model_store, key=conf.signing_key(), work_dir=work_dir_for(f"run-{run.pk}-ngram"),
         extra_manifest={"profile": NGRAM, "training_run": run.pk},
         options=_build_options(progress=progress, show_progress=False),
@@ -459,8 +464,8 @@ def evaluate_stage(candidate: ModelVersion, active: ModelVersion, mixed: Mixed, 
 
     gate_config = conf.gate_config()
     test = loaded.data["test"]
-    test_comparison = compare_on_test(candidate, active, test, loaded.test_rows)
     models = {"candidate": _predictor(candidate.path), "active": _predictor(active.path)}
+    test_comparison = compare_on_test(candidate, active, test, loaded.test_rows, models)
     holdout = {}
     for name, predictor in models.items():
         if mixed.holdout_texts:
