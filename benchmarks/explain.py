@@ -51,6 +51,10 @@ class Candidate(NamedTuple):
     selection: str = "gcv"  # "gcv": tuned ridge; "lime": LIME's own word choice
     batch_size: int | None = None  # perturbed texts per forward pass (None: SENTIMENT_EXPLAIN_BATCH_SIZE)
     compiled: bool | None = None  # torch.compile'd forward pass (None: SENTIMENT_EXPLAIN_COMPILE)
+    # A version served with its n-gram companion: the perturbations that part is fitted on (None:
+    # SENTIMENT_EXPLAIN_COMPANION_SAMPLES; 0: no split, the served average fitted as one).
+    companion_samples: int | None = None
+    backend: str | None = None  # "torch" or "onnx" (None: SENTIMENT_BACKEND)
 
 
 CANDIDATES = [
@@ -64,11 +68,23 @@ CANDIDATES = [
     Candidate("gcv-400", 400),
     Candidate("gcv-300", 300),
     Candidate("gcv-200", 200),
+    Candidate("gcv-150", 150),
+    Candidate("gcv-100", 100),
+    Candidate("gcv-200-len96", 200, max_length=96),
     Candidate("lime-500", 500, selection="lime"),
     Candidate("gcv-300-int8", 300, "int8"),
     Candidate("gcv-300-len96", 300, max_length=96),
     Candidate("gcv-500-len96", 500, max_length=96),
     Candidate("gcv-500-b16", 500, batch_size=16),
+    Candidate("gcv-500-unsplit", 500, companion_samples=0),
+    Candidate("gcv-300-unsplit", 300, companion_samples=0),
+    Candidate("gcv-500-companion-2000", 500, companion_samples=2000),
+    Candidate("gcv-300-companion-2000", 300, companion_samples=2000),
+    # PyTorch in fp32: in the AVX2 case, kernels that are AVX2's alone (ONNX Runtime's use VNNI).
+    Candidate("gcv-300-torch-fp32", 300, "fp32", backend="torch"),
+    Candidate("gcv-200-torch-fp32", 200, "fp32", backend="torch"),
+    Candidate("gcv-100-torch-fp32", 100, "fp32", backend="torch"),
+    Candidate("gcv-500-unsplit-torch-fp32", 500, "fp32", backend="torch", companion_samples=0),
 ]
 
 
@@ -83,8 +99,12 @@ def pick_reviews(texts: list[str], n: int) -> list[str]:
 def reference_prefix(predictor, version_id: str) -> str:
     """What a cached reference depends on: the model's weights and the precision it ran at."""
     weights = predictor.manifest["files"].get("model.safetensors") or version_id
-    # Another precision or runtime makes other references.
-    return f"{weights[:16]}:{predictor.precision}" + ("" if predictor.backend == "torch" else f":{predictor.backend}")
+    # Another precision or runtime makes other references, and so does an n-gram companion in
+    # the served average (the same transformer may be served with one or without).
+    prefix = f"{weights[:16]}:{predictor.precision}" + ("" if predictor.backend == "torch" else f":{predictor.backend}")
+    if predictor.ngram is not None:
+        prefix += f":ngram-{predictor.manifest['files']['ngram.npz'][:8]}-{predictor.ngram.weight:g}"
+    return prefix
 
 
 def reference_key(key_prefix: str, samples: int, seed: int, text: str) -> str:
@@ -134,7 +154,7 @@ def main() -> None:
     django.setup()
     from django.conf import settings
 
-    from modeling.explain import explain_window, remove_words
+    from modeling.explain import Mixture, explain_window, remove_words
     from modeling.serving import Predictor
     from reviews.conf import conf
     from reviews.data import load
@@ -171,7 +191,7 @@ def main() -> None:
     rows, predictors = [], {}
     base_proba = full.predict_proba(texts)
     compile_seconds = {}
-    for name, samples, precision, max_length, selection, batch_size, compiled in CANDIDATES:
+    for name, samples, precision, max_length, selection, batch_size, compiled, companion_samples, backend in CANDIDATES:
         if args.only and name not in args.only:
             continue
         if args.quick:
@@ -181,17 +201,22 @@ def main() -> None:
         precision = {"default": explain_precision(), "served": full.precision}.get(precision, precision)
         batch_size = batch_size or settings.SENTIMENT_EXPLAIN_BATCH_SIZE
         compiled = settings.SENTIMENT_EXPLAIN_COMPILE if compiled is None else compiled
-        key = (precision, max_length, batch_size, compiled)
+        backend = backend or settings.SENTIMENT_BACKEND
+        key = (precision, max_length, batch_size, compiled, backend)
         if name.startswith("lime-default"):
             predictor = full  # the references ran on the served model (cached: their time then)
         elif key not in predictors:
-            predictor = predictors[key] = Predictor(version.path, key=conf.signing_key(), batch_size=batch_size, max_length=max_length, precision=precision)
+            predictor = predictors[key] = Predictor(version.path, key=conf.signing_key(), batch_size=batch_size,
+                                                    max_length=max_length, precision=precision, backend=backend)
             if compiled:
                 started = time.perf_counter()
                 predictor.compile()  # as the worker does, in a thread, before the first request
                 compile_seconds[repr(predictor)] = time.perf_counter() - started
         else:
             predictor = predictors[key]
+        companion_samples = settings.SENTIMENT_EXPLAIN_COMPANION_SAMPLES if companion_samples is None else companion_samples
+        classifier = predictor.explainable(companion_samples=companion_samples) if companion_samples else predictor.predict_proba
+        split = isinstance(classifier, Mixture)
         times, overlaps, drops, random_drops = [], [], [], []
         rng = random.Random(0)
         for text, ref, p0 in zip(texts, refs, base_proba):
@@ -201,7 +226,7 @@ def main() -> None:
                 words = [{"word": w, "weight": v} for w, v in zip(ref["words"], ref["weights"])] if "weights" in ref else None
             else:
                 # As the worker explains: only the words the model reads (its head+tail window).
-                result = explain_window(text, predictor.reading_window(text), predictor.predict_proba,
+                result = explain_window(text, predictor.reading_window(text), classifier,
                                         num_samples=samples, num_features=10, seed=0, selection=selection)
                 seconds, words = result["seconds"], result["words"]
                 top10 = [w["word"] for w in words]
@@ -220,6 +245,7 @@ def main() -> None:
             "setting": name, "samples": samples, "selection": selection,
             "precision": predictor.precision if predictor.backend == "torch" else f"{predictor.precision} (ONNX Runtime)",
             "max_length": max_length or full.max_length, "batch_size": predictor.batch_size, "compiled": predictor.compiled,
+            "companion_samples": companion_samples if split and selection == "gcv" and predictor is not full else None,
             "p50_s": statistics.median(times), "p95_s": float(np.percentile(times, 95)),
             "overlap_top10": statistics.mean(overlaps),
             "drop_top5": statistics.mean(drops) if drops else None,
@@ -231,8 +257,8 @@ def main() -> None:
           f"{args.reference_samples} samples; reference vs itself (another seed): top-10 overlap {self_overlap:.2f}")
     for name, seconds in compile_seconds.items():
         print(f"compiling {name}: {seconds:.1f} s (once per worker process and version, in a thread)")
-    print("| setting | samples | selection | precision | max_length | batch | compiled | p50 s | p95 s | top-10 overlap | prob. drop, top-5 deleted | prob. drop, 5 random deleted | ratio |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| setting | samples | companion samples | selection | precision | max_length | batch | compiled | p50 s | p95 s | top-10 overlap | prob. drop, top-5 deleted | prob. drop, 5 random deleted | ratio |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         if r["drop_top5"] is None:
             faithfulness = "n/a | n/a | n/a"
@@ -240,7 +266,7 @@ def main() -> None:
             # Deleting random words may not lower the probability at all; then no ratio exists.
             ratio = f"{r['drop_top5'] / r['drop_random5']:.1f}" if r["drop_random5"] > 1e-9 else "random ≤ 0"
             faithfulness = f"{r['drop_top5']:.3f} | {r['drop_random5']:.3f} | {ratio}"
-        print(f"| {r['setting']} | {r['samples']} | {r['selection']} | {r['precision']} | {r['max_length']} | {r['batch_size']} | {'yes' if r['compiled'] else 'no'} | {r['p50_s']:.2f} | "
+        print(f"| {r['setting']} | {r['samples']} | {r['companion_samples'] or '–'} | {r['selection']} | {r['precision']} | {r['max_length']} | {r['batch_size']} | {'yes' if r['compiled'] else 'no'} | {r['p50_s']:.2f} | "
               f"{r['p95_s']:.2f} | {r['overlap_top10']:.2f} | {faithfulness} |")
     (RESULTS / "explain.json").write_text(json.dumps({"version": version.id, "self_overlap": self_overlap, "compile_seconds": compile_seconds, "rows": rows}, indent=2))
 

@@ -16,7 +16,12 @@ differs from `LimeTextExplainer` only in what makes it cheaper without changing 
 - a review with more distinct words than `max_words` has only the `max_words` most frequent
   ones perturbed (the rest stay as they are), and the result says so (`capped`);
 - the classifier is any `predict_proba(list[str]) -> (n, 2) array`, batched by the caller
-  (`Predictor.predict_proba` sorts by length and batches).
+  (`Predictor.predict_proba` sorts by length and batches), or a `Mixture`: a classifier that is
+  the weighted average of an expensive part and a cheap one (a transformer served with its n-gram
+  companion). LIME's fit is linear in what it fits, so the mixture's explanation is the same
+  average of the two parts' fits; the cheap part is fitted on `Mixture.cheap_samples`
+  perturbations (LIME's default 5,000) for next to nothing, which takes its share of the sampling
+  noise out of the words while the expensive part still costs `num_samples`.
 
 Weights are towards the *positive* label: a positive weight pushes towards "positive", a negative
 one towards "negative", whichever label was predicted, so colours mean the same on every page.
@@ -28,20 +33,38 @@ import re
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from lime.lime_base import LimeBase
-from sklearn.linear_model import RidgeCV
+from sklearn.linear_model import Ridge, RidgeCV
 from sklearn.metrics.pairwise import cosine_distances
 
 from modeling.config import EXPLAIN_SELECTIONS as SELECTIONS
 from modeling.config import LABELS, ExplainConfig
+from modeling.ngram import combine
 
 WORD_RE = re.compile(r"\w+", re.UNICODE)
 KERNEL_WIDTH = 25.0  # LimeTextExplainer's default
 POSITIVE = LABELS.index("positive")
 # Penalties generalized cross-validation chooses from (selection="gcv"): from LIME's 0.01 up.
 GCV_ALPHAS = np.logspace(-2, 4, 25)
+
+
+@dataclass(frozen=True)
+class Mixture:
+    """A classifier whose probabilities are `(1 - weight) * expensive(texts) + weight *
+    cheap(texts)` (modeling.ngram.combine: a transformer served with its n-gram companion).
+    Called, it is that average; `explain` fits the cheap part on `cheap_samples` perturbations."""
+
+    expensive: Callable[[list[str]], np.ndarray]
+    cheap: Callable[[list[str]], np.ndarray]
+    weight: float
+    cheap_samples: int = ExplainConfig.companion_samples
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        texts = list(texts)
+        return combine(self.expensive(texts), self.cheap(texts), self.weight)
 
 
 def _kernel(distances: np.ndarray, width: float = KERNEL_WIDTH) -> np.ndarray:
@@ -98,7 +121,12 @@ def explain(
     features.sort(key=order.__getitem__)
     d = len(features)
 
-    original = np.asarray(predict_proba([text]), dtype=float)[0]
+    mixture = predict_proba if isinstance(predict_proba, Mixture) and selection == "gcv" else None
+    if mixture is None:
+        original = np.asarray(predict_proba([text]), dtype=float)[0]
+    else:
+        original_parts = [np.asarray(part([text]), dtype=float)[0] for part in (mixture.expensive, mixture.cheap)]
+        original = combine(*original_parts, mixture.weight)
     predicted = int(original.argmax())
     result = {
         "label": LABELS[predicted],
@@ -126,31 +154,45 @@ def explain(
                 "unique_samples": 2, "seconds": round(time.perf_counter() - started, 3)}
 
     masks = sample_masks(d, num_samples, seed)
-
-    # Classify each distinct perturbed text once.
-    texts, index = [], {}
-    rows_to_unique = np.empty(num_samples, dtype=int)
-    for row in range(num_samples):
-        key = masks[row].tobytes()
-        if key not in index:
-            index[key] = len(texts)
-            texts.append(perturb(text, spans, features, masks[row]))
-        rows_to_unique[row] = index[key]
-    proba = np.asarray(predict_proba(texts[1:]), dtype=float) if len(texts) > 1 else np.empty((0, len(LABELS)))
-    proba = np.vstack([original[None, :], proba])[rows_to_unique]
-
     distances = cosine_distances(masks, masks[:1]).ravel() * 100
-    base = LimeBase(lambda dist: _kernel(dist, kernel_width), random_state=np.random.RandomState(seed))
     k = min(num_features, d)
-    if selection == "gcv":
-        used, alpha = gcv_selection(masks, proba[:, POSITIVE], _kernel(distances, kernel_width), k)
-        result["selection_alpha"] = alpha
-        # LIME's own last step on the chosen words: a ridge fit (alpha 1) gives their weights.
-        intercept, weights, score, local_pred = base.explain_instance_with_data(
-            masks[:, used], proba, distances, POSITIVE, k, feature_selection="none"
-        )
-        weights = [(used[j], w) for j, w in weights]
+    if mixture is None:
+        proba, unique = _classify(text, spans, features, masks, predict_proba, original)
+        if selection == "gcv":
+            parts = [(1.0, masks, proba[:, POSITIVE], distances)]
     else:
+        # The expensive part on the usual samples, the cheap part on those and more of LIME's
+        # neighbourhood: each part's fit is LIME's, and the mixture's is their weighted sum.
+        proba, unique = _classify(text, spans, features, masks, mixture.expensive, original_parts[0])
+        more = max(mixture.cheap_samples - num_samples, 0)
+        wide = np.vstack([masks, sample_masks(d, more + 1, seed + 1)[1:]]) if more else masks
+        cheap, cheap_unique = _classify(text, spans, features, wide, mixture.cheap, original_parts[1])
+        wide_distances = cosine_distances(wide, wide[:1]).ravel() * 100
+        parts = [(1.0 - mixture.weight, masks, proba[:, POSITIVE], distances),
+                 (mixture.weight, wide, cheap[:, POSITIVE], wide_distances)]
+        proba = combine(proba, cheap[:num_samples], mixture.weight)
+        result.update(companion_weight=mixture.weight, companion_samples=len(wide), companion_unique_samples=cheap_unique)
+
+    if selection == "gcv":
+        coef, alphas = 0.0, []
+        for share, design, target, dist in parts:
+            part, alpha = gcv_coefficients(design, target, _kernel(dist, kernel_width))
+            coef, alphas = coef + share * part, alphas + [alpha]
+        used = _top(coef, k)
+        result["selection_alpha"] = alphas[0]
+        # LIME's own last step on the chosen words (LimeBase.explain_instance_with_data): a ridge
+        # fit, alpha 1, gives their weights; for a mixture, each part's, averaged.
+        intercept, weights = 0.0, np.zeros(k)
+        for share, design, target, dist in parts:
+            local = Ridge(alpha=1.0).fit(design[:, used], target, sample_weight=_kernel(dist, kernel_width))
+            intercept, weights = intercept + share * local.intercept_, weights + share * local.coef_
+        # The local model's fit (R²) to what is explained, on the samples every part was asked about.
+        predicted_local = intercept + masks[:, used] @ weights
+        score = _weighted_r2(proba[:, POSITIVE], predicted_local, _kernel(distances, kernel_width))
+        local_pred = predicted_local[0]
+        weights = list(zip(used, weights))
+    else:
+        base = LimeBase(lambda dist: _kernel(dist, kernel_width), random_state=np.random.RandomState(seed))
         intercept, weights, score, local_pred = base.explain_instance_with_data(
             masks, proba, distances, POSITIVE, k, feature_selection="auto"
         )
@@ -164,9 +206,32 @@ def explain(
         "intercept": float(intercept),
         "local_prediction": float(np.asarray(local_pred).ravel()[0]),
         "words": words,
-        "unique_samples": len(texts),
+        "unique_samples": unique,
         "seconds": round(time.perf_counter() - started, 3),
     }
+
+
+def _classify(text, spans, features, masks, predict_proba, original) -> tuple[np.ndarray, int]:
+    """`predict_proba` of each row's perturbed text (row 0 is the text itself, `original`),
+    each distinct text classified once; and how many distinct texts there were."""
+    texts, index = [text], {masks[0].tobytes(): 0}
+    rows_to_unique = np.empty(len(masks), dtype=int)
+    rows_to_unique[0] = 0
+    for row in range(1, len(masks)):
+        key = masks[row].tobytes()
+        if key not in index:
+            index[key] = len(texts)
+            texts.append(perturb(text, spans, features, masks[row]))
+        rows_to_unique[row] = index[key]
+    proba = np.asarray(predict_proba(texts[1:]), dtype=float) if len(texts) > 1 else np.empty((0, len(LABELS)))
+    return np.vstack([np.asarray(original, dtype=float)[None, :], proba])[rows_to_unique], len(texts)
+
+
+def _weighted_r2(target: np.ndarray, predicted: np.ndarray, weight: np.ndarray) -> float:
+    """R² with sample weights, as sklearn's `score(..., sample_weight=)` computes it."""
+    mean = np.average(target, weights=weight)
+    total = float(np.sum(weight * (target - mean) ** 2))
+    return 1.0 - float(np.sum(weight * (target - predicted) ** 2)) / total if total > 0 else 0.0
 
 
 def sample_masks(d: int, num_samples: int, seed: int) -> np.ndarray:
@@ -185,12 +250,21 @@ def perturb(text: str, spans: dict[str, list[tuple[int, int]]], features: Sequen
     return _remove(text, removed) if removed else text
 
 
-def gcv_selection(masks: np.ndarray, target: np.ndarray, sample_weight: np.ndarray, k: int) -> tuple[list[int], float]:
-    """The k features with the largest |coefficient| of a weighted ridge fit whose penalty
-    generalized cross-validation (leave-one-out, closed form) picks; ties keep feature order."""
+def gcv_coefficients(masks: np.ndarray, target: np.ndarray, sample_weight: np.ndarray) -> tuple[np.ndarray, float]:
+    """The coefficients of a weighted ridge fit whose penalty generalized cross-validation
+    (leave-one-out, closed form) picks, and that penalty."""
     ridge = RidgeCV(alphas=GCV_ALPHAS).fit(masks.astype(float), target, sample_weight=sample_weight)
-    order = np.argsort(-np.abs(ridge.coef_), kind="stable")[:k]
-    return [int(j) for j in order], float(ridge.alpha_)
+    return ridge.coef_, float(ridge.alpha_)
+
+
+def gcv_selection(masks: np.ndarray, target: np.ndarray, sample_weight: np.ndarray, k: int) -> tuple[list[int], float]:
+    """The k features with the largest |coefficient| of `gcv_coefficients`; ties keep feature order."""
+    coef, alpha = gcv_coefficients(masks, target, sample_weight)
+    return _top(coef, k), alpha
+
+
+def _top(coef: np.ndarray, k: int) -> list[int]:
+    return [int(j) for j in np.argsort(-np.abs(coef), kind="stable")[:k]]
 
 
 def remove_words(text: str, words: Sequence[str]) -> str:

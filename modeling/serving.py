@@ -212,8 +212,9 @@ class Predictor:
 
     def reading_window(self, text: str) -> list[tuple[int, int]]:
         """The character ranges of `text` this version reads (whole words): all of it, or, for a
-        text longer than max_length tokens, its head and tail as `encode` keeps them."""
-        if self.kind == NGRAM:
+        text longer than max_length tokens, its head and tail as `encode` keeps them. An n-gram
+        model, alone or as the transformer's companion, reads all of it."""
+        if self.ngram is not None:
             return [(0, len(text))]
         words = [(m.start(), m.end()) for m in re.finditer(r"\S+", text)]
         counts = [len(ids) for ids in self.tokenizer([clean_text(text[a:b]) or "." for a, b in words],
@@ -246,6 +247,17 @@ class Predictor:
         if self.ngram is None or not len(proba):
             return proba
         return combine(proba, self.ngram.predict_proba(texts), self.ngram.weight)
+
+    def explainable(self, *, companion_samples: int | None = None):
+        """What an explanation asks (modeling/explain.py): `predict_proba`, or, for a transformer
+        served with its n-gram companion, the same average as an `explain.Mixture`, so the
+        companion's part is fitted on `companion_samples` perturbations at next to no cost."""
+        from modeling.explain import Mixture
+
+        if self.kind == NGRAM or self.ngram is None:
+            return self.predict_proba
+        extra = {} if companion_samples is None else {"cheap_samples": companion_samples}
+        return Mixture(self.transformer_proba, self.ngram.predict_proba, self.ngram.weight, **extra)
 
     def transformer_proba(self, texts: Sequence[str], *, desc: str | None = None) -> np.ndarray:
         """The fine-tuned transformer's probabilities alone."""

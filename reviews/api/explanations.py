@@ -43,6 +43,12 @@ class ExplanationResultSerializer(serializers.Serializer):
         help_text="How the top words were chosen: gcv (ridge with a cross-validated penalty) or lime "
         "(LIME's own); absent from explanations made before it was recorded.",
     )
+    companion_weight = serializers.FloatField(
+        required=False, help_text="A version served with its n-gram companion: the companion's share of the "
+        "average explained; absent otherwise.")
+    companion_samples = serializers.IntegerField(
+        required=False, help_text="The perturbed texts the companion's part was fitted on (the transformer's: "
+        "num_samples).")
     seconds = serializers.FloatField()
 
     class Meta:

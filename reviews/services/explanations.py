@@ -14,7 +14,8 @@ def explanation_params() -> dict:
     """The LIME settings an explanation is asked with (SENTIMENT_EXPLAIN_*); kept on its row."""
     explain = conf.explain
     return {"num_samples": explain.num_samples, "num_features": explain.num_features, "max_words": explain.max_words,
-            "seed": explain.seed, "selection": explain.selection}
+            "seed": explain.seed, "selection": explain.selection, "companion_samples": explain.companion_samples,
+            "num_samples_with_companion": explain.num_samples_with_companion}
 
 
 class ExplanationQueueFull(Exception):

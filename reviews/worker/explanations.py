@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 
+from modeling.config import NGRAM
 from reviews.conf import conf
 from reviews.models import Explanation, ModelVersion
 from reviews.services.explanations import explanation_params
@@ -96,13 +97,28 @@ def compute_explanation(row: Explanation) -> dict:
     row = Explanation.objects.select_related("prediction__review", "model_version").get(pk=row.pk)
     predictor = explainer_for(row.model_version)
     # A row carries the settings it was asked with; older rows may lack some.
-    params = {**explanation_params(), **row.params}
+    params = samples_for(predictor, {**explanation_params(), **row.params})
+    companion_samples = params.pop("companion_samples")
     compiled = predictor.compiled  # if compiling ends midway, the first calls ran uncompiled
     text = row.prediction.review.text
-    result = explain_window(text, predictor.reading_window(text), predictor.predict_proba, **params)
+    result = explain_window(text, predictor.reading_window(text), predictor.explainable(companion_samples=companion_samples),
+                            **params)
     result["settings"] = {"backend": predictor.backend, "precision": predictor.precision,
                           "max_length": predictor.max_length, "compiled": compiled}
     return {"result": result}
+
+
+def samples_for(predictor, params: dict) -> dict:
+    """`params` with the number of perturbed texts for this predictor's kind of model: an n-gram
+    model alone is asked about companion_samples (it costs next to nothing), a transformer served
+    with its companion num_samples_with_companion (gcv: the companion's part is fitted apart)."""
+    params = dict(params)
+    with_companion = params.pop("num_samples_with_companion")
+    if predictor.kind == NGRAM:
+        params["num_samples"] = params["companion_samples"]
+    elif predictor.ngram is not None and params["selection"] == "gcv":
+        params["num_samples"] = with_companion
+    return params
 
 
 def process_explanations(*, worker_id: str, stop: threading.Event | None = None) -> int:

@@ -148,3 +148,92 @@ def test_with_few_samples_the_tuned_ridge_finds_the_drivers_more_often():
 def test_an_unknown_selection_is_refused():
     with pytest.raises(ValueError, match="selection"):
         explain(TEXT, keyword_model, selection="lasso")
+
+
+def counting(model, asked: list):
+    """`model`, adding to `asked` how many texts each call brings."""
+
+    def predict(texts):
+        asked.append(len(texts))
+        return model(texts)
+
+    return predict
+
+
+def test_a_mixture_is_explained_as_the_average_it_serves():
+    """A Mixture called is the weighted average of its parts; with all the weight on one part, its
+    explanation is exactly that part's (LIME's fit is linear in what it fits), and the cheap part
+    alone is asked about its extra perturbations."""
+    from modeling.explain import Mixture
+    from modeling.ngram import combine
+
+    text = driver_text(1, fillers=40)
+    expensive, cheap = graded_model(DRIVERS), graded_model({"dull": -2.0, "superb": 1.0}, noise=1.0)
+    served = Mixture(expensive, cheap, 0.4)
+    texts = [text, "superb", "dull dull"]
+    assert np.allclose(served(texts), combine(expensive(texts), cheap(texts), 0.4))
+
+    def same(a, b):
+        assert [w["word"] for w in a["words"]] == [w["word"] for w in b["words"]]
+        assert np.allclose([w["weight"] for w in a["words"]], [w["weight"] for w in b["words"]])
+        assert a["intercept"] == pytest.approx(b["intercept"]) and a["score"] == pytest.approx(b["score"])
+
+    same(explain(text, Mixture(expensive, cheap, 0.0, cheap_samples=4000), num_samples=300, seed=2),
+         explain(text, expensive, num_samples=300, seed=2))
+    same(explain(text, Mixture(expensive, cheap, 1.0, cheap_samples=300), num_samples=300, seed=2),
+         explain(text, cheap, num_samples=300, seed=2))
+
+    asked_expensive, asked_cheap = [], []
+    result = explain(text, Mixture(counting(expensive, asked_expensive), counting(cheap, asked_cheap), 0.4,
+                                   cheap_samples=3000), num_samples=300, seed=2)
+    assert sum(asked_expensive) == result["unique_samples"] <= 300
+    assert 300 < sum(asked_cheap) == result["companion_unique_samples"] <= 3000
+    assert result["companion_samples"] == 3000 and result["companion_weight"] == 0.4
+    assert result["probabilities"]["positive"] == pytest.approx(served([text])[0, 1])
+    # LIME's own word choice explains the average as it is served, without the split.
+    assert "companion_samples" not in explain(text, served, num_samples=300, seed=2, selection="lime")
+
+
+def test_a_mixture_agrees_with_a_large_sample_fit_more_often():
+    """The cheap part's share of the sampling noise is gone when it is fitted on many samples:
+    at 250 samples for 60 words, the words agree with a 6,000-sample fit of the served average
+    more often than the same 250 samples of the average do."""
+    from modeling.explain import Mixture
+
+    expensive = graded_model(DRIVERS, noise=2.0)
+    cheap = graded_model({"superb": 1.0, "moving": 1.2, "dull": -1.5, "w3": 0.9, "w7": -0.8}, noise=4.0)
+    served = Mixture(expensive, cheap, 0.6)
+    agree = {"plain": 0, "mixture": 0}
+    for seed in range(6):
+        text = driver_text(seed, fillers=55)
+        reference = {w["word"] for w in explain(text, served, num_samples=6000, num_features=8, seed=100 + seed,
+                                                selection="lime")["words"]}
+        plain = explain(text, served.__call__, num_samples=250, num_features=8, seed=seed)
+        split = explain(text, Mixture(expensive, cheap, 0.6, cheap_samples=5000), num_samples=250, num_features=8, seed=seed)
+        agree["plain"] += len({w["word"] for w in plain["words"]} & reference)
+        agree["mixture"] += len({w["word"] for w in split["words"]} & reference)
+    assert agree["mixture"] >= agree["plain"] + 3, agree
+
+
+def test_the_chosen_words_weights_are_limes_own_last_step():
+    """The weights, intercept and fit of the words the tuned ridge chose are what LIME's own
+    LimeBase gives for those words on the same samples."""
+    from lime.lime_base import LimeBase
+    from sklearn.metrics.pairwise import cosine_distances
+
+    from modeling.explain import _kernel, perturb, sample_masks
+
+    text = driver_text(3, fillers=30)
+    model = graded_model(DRIVERS)
+    result = explain(text, model, num_samples=400, num_features=6, seed=4)
+    spans = word_spans(text)
+    features = list(spans)
+    masks = sample_masks(len(features), 400, 4)
+    proba = model([perturb(text, spans, features, mask) for mask in masks])
+    used = [features.index(w["word"]) for w in result["words"]]
+    distances = cosine_distances(masks, masks[:1]).ravel() * 100
+    intercept, weights, score, local = LimeBase(_kernel).explain_instance_with_data(
+        masks[:, used], proba, distances, 1, len(used), feature_selection="none")
+    assert np.allclose([w["weight"] for w in result["words"]], [dict(weights)[j] for j in range(len(used))])
+    assert (result["intercept"], result["score"]) == (pytest.approx(intercept), pytest.approx(score))
+    assert result["local_prediction"] == pytest.approx(float(np.ravel(local)[0]))

@@ -95,6 +95,15 @@ def test_a_version_with_a_companion_serves_the_average(tiny_bert, toy, tmp_path,
 
     assert predictor.ngram.config.C in (0.5, 2.0)
 
+    # The companion reads the whole text, so every word moves the served answer: an explanation
+    # looks at all of them, not only at the transformer's head+tail window, and fits the
+    # companion's part on its own many samples (modeling/explain.Mixture).
+    long_text = "fine " * 400 + "great film " + "fine " * 400
+    assert predictor.reading_window(long_text) == [(0, len(long_text))]
+    explainable = predictor.explainable(companion_samples=1234)
+    assert (explainable.weight, explainable.cheap_samples) == (weight, 1234)
+    assert np.allclose(explainable(texts), served)
+
     # A retrain from this version refits the companion with the n-gram settings chosen here.
     monkeypatch.setattr(pipeline, "C_GRID", (0.01,))
     child = build_version(dataclasses.replace(config, phases=(Phase("top_k", 1, 1e-3, top_k=1),)), toy,

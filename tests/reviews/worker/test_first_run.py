@@ -35,6 +35,8 @@ def test_first_run_queues_the_quick_model_and_the_worker_trains_and_activates_it
     the transformer with it as companion, measures it on the gate's test sample, compares it
     there with the n-gram model and activates it."""
     settings.SENTIMENT_GATE_TEST_SIZE = 40  # of the toy test split's 100
+    settings.SENTIMENT_EXPLAIN_COMPANION_SAMPLES = 400
+    settings.SENTIMENT_EXPLAIN_NUM_SAMPLES_WITH_COMPANION = 50
     from reviews.services.explanations import explanation_request
     from reviews.worker import training
     from reviews.worker.explanations import compute_explanation
@@ -71,6 +73,7 @@ def test_first_run_queues_the_quick_model_and_the_worker_trains_and_activates_it
     assert meanwhile["prediction"] == (instant.id, "positive")
     assert "Answering with the n-gram model" in meanwhile["page"] and "first transformer is being trained" in meanwhile["page"]
     assert meanwhile["explanation"]["settings"]["backend"] == "ngram"
+    assert meanwhile["explanation"]["num_samples"] == 400  # an n-gram model alone: it costs next to nothing
     assert {w["word"] for w in meanwhile["explanation"]["words"]} & {"great", "superb"}
     version = ModelVersion.objects.get(kind=ModelVersion.Kind.TRANSFORMER)
     assert run.model_version == version and version.status == ModelVersion.Status.ACTIVE
@@ -87,8 +90,13 @@ def test_first_run_queues_the_quick_model_and_the_worker_trains_and_activates_it
     companion = NgramModel.load(version.path)  # the n-gram model, reused, its weight chosen again
     assert companion is not None and companion.info["train_rows"] == NgramModel.load(instant.path).info["train_rows"]
     predictor.reset()
-    response = client.post(reverse("home"), {"text": "great superb film"})
-    assert response.status_code == 302
+    response = client.post(reverse("home"), {"text": "great superb film"}, follow=True)
+    assert response.status_code == 200
+    # Explained as it is served: the transformer on 50 perturbed texts, its companion's part on 400.
+    explanation, _ = explanation_request(prediction=response.context["review"].latest_prediction)
+    explained = compute_explanation(explanation)["result"]
+    assert explained["settings"]["backend"] != "ngram" and explained["num_samples"] == 50
+    assert (explained["companion_weight"], explained["companion_samples"]) == (companion.weight, 400)
     assert b"first transformer is being trained" not in client.get(reverse("home")).content
     call_command("ensure_model")
     assert TrainingRun.objects.count() == 1
