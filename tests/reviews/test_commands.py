@@ -68,11 +68,12 @@ def test_train_command_trains_registers_and_prints_metrics(settings, tmp_path, m
     settings.SENTIMENT_CACHE_DIR = tmp_path / "cache"
     settings.SENTIMENT_DATA_SPLIT = (18000, 60, 5000)
     monkeypatch.setitem(modeling_config.PROFILES, "quick", tiny_config(str(base), phases=(Phase("all", 3, 2e-3),)))
-    call_command("train", "--profile", "quick", "--quiet", "--epochs", "2")
+    call_command("train", "--profile", "quick", "--quiet", "--epochs", "2", "--fit-budget", "10")
     out = capsys.readouterr().out
     version = ModelVersion.objects.get()
     assert version.status == ModelVersion.Status.ACTIVE and f"registered {version.id} as active" in out
     assert "-- test" in out and "accuracy " in out and version.train_config["phases"][0]["epochs"] == 2
+    assert version.train_config["fit_budget_s"] == 600.0
 
 
 def test_installation_data_keeps_the_rotten_tomatoes_split(settings):

@@ -45,6 +45,9 @@ class Command(BaseCommand):
         parser.add_argument("--batch-size", type=int)
         parser.add_argument("--train-limit", type=int, help="use at most this many training reviews")
         parser.add_argument("--budget", type=float, help="wall-clock budget in minutes (best epoch kept)")
+        parser.add_argument("--fit-budget", type=float, metavar="MINUTES",
+                            help="train on as many reviews as this many minutes of training take on this machine "
+                                 "(measured before the first step); 0 = every review --train-limit allows")
         parser.add_argument("--init-from", help="continue from this registered version id")
         parser.add_argument("--work-dir", help="checkpoint folder (default: under the cache folder, per profile)")
         parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --work-dir")
@@ -78,6 +81,8 @@ class Command(BaseCommand):
                 changes[field] = o[option]
         if o["budget"] is not None:
             changes["budget_s"] = o["budget"] * 60
+        if o["fit_budget"] is not None:
+            changes["fit_budget_s"] = o["fit_budget"] * 60 or None
         try:
             config = dataclasses.replace(config, **changes)
         except ValueError as exc:
