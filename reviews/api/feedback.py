@@ -1,5 +1,8 @@
 """Flags: a caller flags a wrong prediction; staff list, approve and reject flags."""
 
+from django.http import StreamingHttpResponse
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
@@ -13,6 +16,7 @@ from reviews.identity import visitor
 from reviews.models import Feedback
 from reviews.moderation import moderation_facts
 from reviews.services.feedback import feedback_approve, feedback_flag, feedback_reject
+from reviews.services.feedback_export import STREAMED, csv_lines, feedback_export_rows, jsonl_lines
 
 
 class PredictionFlagApi(ApiView):
@@ -111,3 +115,37 @@ class FeedbackApproveApi(FeedbackDecisionApi):
 @decision_schema("feedback_reject", "Reject a flag (staff), with a note", docs.REJECT_EXAMPLES)
 class FeedbackRejectApi(FeedbackDecisionApi):
     decide = staticmethod(feedback_reject)
+
+
+class FeedbackExportApi(ApiView):
+    required_permissions = {"GET": ["reviews.view_feedback"]}
+    MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson; charset=utf-8"}
+
+    class FilterSerializer(serializers.Serializer):
+        format = serializers.ChoiceField(choices=list(STREAMED), required=False, default="csv",
+                                         help_text="csv (a header row) or jsonl (one JSON object a line).")
+        status = serializers.ChoiceField(choices=Feedback.Status.choices, required=False)
+
+        class Meta:
+            ref_name = "FeedbackExportFilter"
+
+    @extend_schema(
+        operation_id="feedback_export",
+        summary="Every flag as a file (staff), streamed",
+        description="One row per flag, oldest first: id, text, predicted_label, corrected_label, status, source "
+        "(a keyed hash), trusted, model_version, created_at, reviewed_at, held_out. In CSV a text that a "
+        "spreadsheet would run as a formula starts with an apostrophe. Parquet and Hugging Face datasets: "
+        "`manage.py export_feedback`.",
+        parameters=[FilterSerializer],
+        responses={(200, "text/csv"): OpenApiTypes.STR, (200, "application/x-ndjson"): OpenApiTypes.STR,
+                   **docs.errors(*docs.ANY)},
+        tags=["feedback"],
+    )
+    def get(self, request):
+        options = validated(self.FilterSerializer, request.query_params.dict())
+        fmt = options["format"]
+        lines = (csv_lines if fmt == "csv" else jsonl_lines)(feedback_export_rows(status=options.get("status")))
+        response = StreamingHttpResponse(lines, content_type=self.MEDIA_TYPES[fmt])
+        stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+        response["Content-Disposition"] = f'attachment; filename="feedback-{stamp}.{fmt}"'
+        return response

@@ -40,6 +40,7 @@ urlpatterns = [
     path("reviews/<dbid:pk>", reviews.ReviewDetailApi.as_view(), name="review"),
     path("predictions/<dbid:pk>/flag", feedback.PredictionFlagApi.as_view(), name="prediction-flag"),
     path("feedback", feedback.FeedbackListApi.as_view(), name="feedback"),
+    path("feedback/export", feedback.FeedbackExportApi.as_view(), name="feedback-export"),
     path("feedback/<dbid:pk>/approve", feedback.FeedbackApproveApi.as_view(), name="feedback-approve"),
     path("feedback/<dbid:pk>/reject", feedback.FeedbackRejectApi.as_view(), name="feedback-reject"),
     path("models", model_versions.ModelListApi.as_view(), name="models"),

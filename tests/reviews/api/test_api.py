@@ -277,6 +277,7 @@ PERMISSIONS = [
     ("review",                 "get",  OK,   OK,   OK,   OK),
     ("prediction-flag",        "post", OK,   OK,   OK,   OK),
     ("feedback",               "get",  401,  403,  403,  OK),
+    ("feedback-export",        "get",  401,  403,  403,  OK),
     ("feedback-approve",       "post", 401,  403,  403,  OK),
     ("feedback-reject",        "post", 401,  403,  403,  OK),
     ("models",                 "get",  401,  403,  403,  OK),
