@@ -190,6 +190,14 @@ def test_a_mixture_is_explained_as_the_average_it_serves():
     assert 300 < sum(asked_cheap) == result["companion_unique_samples"] <= 3000
     assert result["companion_samples"] == 3000 and result["companion_weight"] == 0.4
     assert result["probabilities"]["positive"] == pytest.approx(served([text])[0, 1])
+    # A long text: the cheap part gets as many samples as its character budget allows, never fewer
+    # than the expensive part's.
+    long_text = " ".join(f"w{i}" for i in range(2000)) + " superb dull"
+    budget = 40 * len(long_text)
+    assert explain(long_text, Mixture(expensive, cheap, 0.4, cheap_samples=3000, cheap_chars=budget), num_samples=30,
+                   seed=2)["companion_samples"] == 40
+    assert explain(long_text, Mixture(expensive, cheap, 0.4, cheap_samples=3000, cheap_chars=budget), num_samples=60,
+                   seed=2)["companion_samples"] == 60
     # LIME's own word choice explains the average as it is served, without the split.
     assert "companion_samples" not in explain(text, served, num_samples=300, seed=2, selection="lime")
 
