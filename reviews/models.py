@@ -80,6 +80,7 @@ LABEL_VALUES = [choice.value for choice in Label]
 class Source(models.TextChoices):
     WEB = "web", "Website"
     API = "api", "API"
+    IMPORT = "import", "Imported labels"
 
 
 class Review(models.Model):
