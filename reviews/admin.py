@@ -15,7 +15,7 @@ from reviews.services.feedback import feedback_approve, feedback_reject
 from reviews.services.model_versions import model_version_activate
 from reviews.services.training import training_run_promote, training_run_request
 from reviews.web.sign_in import AdminSignInForm
-from reviews.models import Feedback, Label, ModelVersion, Prediction, Review, TrainingRun, WorkerHeartbeat
+from reviews.models import AuditEvent, Feedback, Label, ModelVersion, Prediction, Review, TrainingRun, WorkerHeartbeat
 from reviews.text_display import invisible_summary, model_reads, reveal
 
 # The admin's sign-in has the same limits as the site's.
@@ -357,3 +357,24 @@ class TrainingRunAdmin(ReadOnlyAdmin):
 @admin.register(WorkerHeartbeat)
 class WorkerHeartbeatAdmin(ReadOnlyAdmin):
     list_display = ("worker_id", "hostname", "pid", "started_at", "last_seen", "doing")
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdmin):
+    """The audit trail: every flag decision, activation, forced retrain and promotion, as it was."""
+
+    list_display = ("at", "who", "action", "object_type", "object_id", "change", "note")
+    list_filter = ("action", "object_type")
+    search_fields = ("object_id", "actor", "note")
+    date_hierarchy = "at"
+
+    @admin.display(description="by")
+    def who(self, obj):
+        return obj.actor or "the system"
+
+    @admin.display(description="before → after")
+    def change(self, obj):
+        def text(values):
+            return ", ".join(f"{k}: {v}" for k, v in values.items()) or "–"
+
+        return f"{text(obj.before)} → {text(obj.after)}"

@@ -375,3 +375,60 @@ class FeedbackSource(models.Model):
     def as_dict(self) -> dict:
         return {"flags": self.flags, "approved": self.approved, "rejected": self.rejected,
                 "pending": max(0, self.flags - self.approved - self.rejected)}
+
+
+class AuditImmutable(Exception):
+    """An audit event is written once and never changed or deleted."""
+
+
+class AuditEventQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise AuditImmutable("audit events are never changed")
+
+    def delete(self):
+        raise AuditImmutable("audit events are never deleted")
+
+
+class AuditEvent(models.Model):
+    """One thing staff (or the system, with no actor) did, as it was when it was done: append-only,
+    so a decision changed later keeps both. The actor is kept by id and name, not as a foreign
+    key, so deleting an account changes no event."""
+
+    class Action(models.TextChoices):
+        FEEDBACK_APPROVE = "feedback.approve", "Flag approved"
+        FEEDBACK_REJECT = "feedback.reject", "Flag rejected"
+        MODEL_ACTIVATE = "model.activate", "Model version activated"
+        RUN_REQUEST = "training_run.request", "Retrain forced"
+        RUN_PROMOTE = "training_run.promote", "Candidate promoted"
+
+    at = models.DateTimeField(db_index=True)
+    actor_id = models.PositiveBigIntegerField(null=True, blank=True, help_text="The user's id; empty: the system.")
+    actor = models.CharField(max_length=150, blank=True, help_text="The username then; empty: the system.")
+    action = models.CharField(max_length=32, choices=Action.choices, db_index=True)
+    object_type = models.CharField(max_length=32)
+    object_id = models.CharField(max_length=64, db_index=True)
+    before = models.JSONField(default=dict, blank=True)
+    after = models.JSONField(default=dict, blank=True)
+    note = models.TextField(blank=True)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["object_type", "object_id"], name="audit_object")]
+        constraints = [
+            models.CheckConstraint(condition=Q(action__in=["feedback.approve", "feedback.reject", "model.activate",
+                                                           "training_run.request", "training_run.promote"]),
+                                   name="audit_action_valid"),
+        ]
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise AuditImmutable("audit events are never changed")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AuditImmutable("audit events are never deleted")
+
+    def __str__(self):
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor or 'system'}: {self.action} {self.object_type} {self.object_id}"

@@ -2,7 +2,7 @@
 
 from django.urls import path, register_converter
 
-from reviews.api import explanations, feedback, health, model_versions, predict, reviews, training
+from reviews.api import audit, explanations, feedback, health, model_versions, predict, reviews, training
 
 
 class DatabaseIdConverter:
@@ -50,5 +50,6 @@ urlpatterns = [
     path("training-runs", training.TrainingRunListCreateApi.as_view(), name="training-runs"),
     path("training-runs/<dbid:pk>", training.TrainingRunDetailApi.as_view(), name="training-run"),
     path("training-runs/<dbid:pk>/promote", training.TrainingRunPromoteApi.as_view(), name="training-run-promote"),
+    path("audit", audit.AuditListApi.as_view(), name="audit"),
     path("health", health.HealthApi.as_view(), name="health"),
 ]

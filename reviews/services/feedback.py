@@ -13,6 +13,7 @@ from modeling.retrain import is_holdout
 from reviews.conf import conf
 from reviews.identity import network_of, reporter_key, session_hash
 from reviews.models import Feedback, FeedbackSource, Label, Prediction
+from reviews.services.audit import audit_record
 from reviews.services.reviews import client_hash
 
 COMMENT_MAX_CHARS = 2000
@@ -121,6 +122,8 @@ def _feedback_decide(*, feedback: Feedback, status: str, reviewer, note: str) ->
         if locked.training_run_id is not None and status != locked.status:
             raise ValidationError("This correction was already used by a training run; its decision is final.", code="used")
         before = locked.status
+        was = {"status": before, "reviewed_by": locked.reviewed_by.get_username() if locked.reviewed_by else None,
+               "note": locked.review_note}
         locked.status = status
         locked.reviewed_by = reviewer
         locked.reviewed_at = timezone.now()
@@ -133,6 +136,10 @@ def _feedback_decide(*, feedback: Feedback, status: str, reviewer, note: str) ->
         locked.is_holdout = status == Feedback.Status.APPROVED and is_holdout(
             locked.text_hash, conf.gate.holdout_share, key=holdout_key(locked.text_hash))
         locked.save(update_fields=["status", "reviewed_by", "reviewed_at", "review_note", "is_holdout", "text_hash"])
+        audit_record(action=f"feedback.{'approve' if status == Feedback.Status.APPROVED else 'reject'}", actor=reviewer,
+                     object_type="feedback", object_id=locked.pk, before=was,
+                     after={"status": status, "corrected_label": locked.corrected_label, "held_out": locked.is_holdout},
+                     note=note.strip())
         if before != status:
             counted = {Feedback.Status.APPROVED: "approved", Feedback.Status.REJECTED: "rejected"}
             changes = {counted[before]: -1} if before in counted else {}

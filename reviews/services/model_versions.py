@@ -12,6 +12,7 @@ from django.utils import timezone
 from modeling import registry
 from reviews.conf import conf
 from reviews.models import ModelVersion
+from reviews.services.audit import audit_record
 
 log = logging.getLogger(__name__)
 
@@ -57,14 +58,18 @@ def make_active(*, version: ModelVersion, user=None) -> ModelVersion:
     locked = ModelVersion.objects.select_for_update().get(pk=version.pk)
     if locked.status == ModelVersion.Status.ACTIVE:
         return locked
-    ModelVersion.objects.select_for_update().filter(status=ModelVersion.Status.ACTIVE).update(
-        status=ModelVersion.Status.RETIRED
-    )
+    previous = list(ModelVersion.objects.select_for_update().filter(status=ModelVersion.Status.ACTIVE)
+                    .values_list("pk", flat=True))
+    ModelVersion.objects.filter(pk__in=previous).update(status=ModelVersion.Status.RETIRED)
+    was = locked.status
     locked.status = ModelVersion.Status.ACTIVE
     locked.activated_at = timezone.now()
     locked.activated_by = user
     locked.status_reason = ""
     locked.save(update_fields=["status", "activated_at", "activated_by", "status_reason"])
+    audit_record(action="model.activate", actor=user, object_type="model_version", object_id=locked.pk,
+                 before={"active": previous[0] if previous else None, "status": was},
+                 after={"active": locked.pk})
     transaction.on_commit(lambda: log.info("model version %s activated by %s", locked.id, user or "the system"))
     return locked
 

@@ -16,6 +16,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from reviews.models import Feedback, ModelVersion, TrainingRun, WorkStatus
+from reviews.services.audit import audit_record
 from reviews.services.model_versions import make_active, model_version_reject, model_version_verify
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,11 @@ def training_run_request(*, trigger: str, user=None, profile: str = "retrain") -
         return open_run, False
     try:
         with transaction.atomic():
-            return TrainingRun.objects.create(trigger=trigger, profile=profile, requested_by=user), True
+            run = TrainingRun.objects.create(trigger=trigger, profile=profile, requested_by=user)
+            if user is not None:
+                audit_record(action="training_run.request", actor=user, object_type="training_run", object_id=run.pk,
+                             after={"trigger": trigger, "profile": profile})
+            return run, True
     except IntegrityError:
         # Another trigger won the one open slot a moment ago.
         return TrainingRun.objects.filter(status__in=OPEN).first(), False
@@ -118,6 +123,9 @@ def training_run_promote(*, run: TrainingRun, user=None) -> ModelVersion:
                 "after it was trained: force a new retrain, which leaves them out.", code="corrections_withdrawn")
         version = _promote(run=locked, version=run.model_version, correction_ids=locked.correction_ids, user=user)
         TrainingRun.objects.filter(pk=run.pk).update(decision=TrainingRun.Decision.PROMOTED)
+        audit_record(action="training_run.promote", actor=user, object_type="training_run", object_id=run.pk,
+                     before={"decision": locked.decision}, after={"decision": TrainingRun.Decision.PROMOTED,
+                                                                   "model_version": version.pk})
     return version
 
 

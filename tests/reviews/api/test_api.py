@@ -289,6 +289,7 @@ PERMISSIONS = [
     ("training-runs",          "post", 401,  403,  403,  OK),
     ("training-run",           "get",  401,  403,  403,  OK),
     ("training-run-promote",   "post", 401,  403,  403,  OK),
+    ("audit",                  "get",  401,  403,  403,  OK),
     ("health",                 "get",  OK,   OK,   OK,   OK),
 ]
 
