@@ -97,6 +97,11 @@ def test_first_run_queues_the_quick_model_and_the_worker_trains_and_activates_it
     explained = compute_explanation(explanation)["result"]
     assert explained["settings"]["backend"] != "ngram" and explained["num_samples"] == 50
     assert (explained["companion_weight"], explained["companion_samples"]) == (companion.weight, 400)
+    from reviews.worker.explanations import process_explanations
+
+    process_explanations(worker_id="w")  # stored, the review's page says how it was explained
+    page = client.get(reverse("review-detail", args=[explanation.prediction.review_id])).content.decode()
+    assert "50 perturbed versions of the text" in page and "400 for its n-gram companion" in page
     assert b"first transformer is being trained" not in client.get(reverse("home")).content
     call_command("ensure_model")
     assert TrainingRun.objects.count() == 1
