@@ -97,10 +97,10 @@ def compute_explanation(row: Explanation) -> dict:
     row = Explanation.objects.select_related("prediction__review", "model_version").get(pk=row.pk)
     predictor = explainer_for(row.model_version)
     # A row carries the settings it was asked with; older rows may lack some.
-    params = samples_for(predictor, {**explanation_params(), **row.params})
+    text = row.prediction.review.text
+    params = samples_for(predictor, {**explanation_params(), **row.params}, text)
     companion_samples = params.pop("companion_samples")
     compiled = predictor.compiled  # if compiling ends midway, the first calls ran uncompiled
-    text = row.prediction.review.text
     result = explain_window(text, predictor.reading_window(text), predictor.explainable(companion_samples=companion_samples),
                             **params)
     result["settings"] = {"backend": predictor.backend, "precision": predictor.precision,
@@ -108,14 +108,18 @@ def compute_explanation(row: Explanation) -> dict:
     return {"result": result}
 
 
-def samples_for(predictor, params: dict) -> dict:
-    """`params` with the number of perturbed texts for this predictor's kind of model: an n-gram
-    model alone is asked about companion_samples (it costs next to nothing), a transformer served
-    with its companion num_samples_with_companion (gcv: the companion's part is fitted apart)."""
+def samples_for(predictor, params: dict, text: str) -> dict:
+    """`params` with the number of perturbed texts for this predictor's kind of model and `text`:
+    an n-gram model alone is asked about companion_samples (it costs next to nothing; a long text
+    gets fewer, modeling.explain.cheap_samples_for), a transformer served with its companion
+    num_samples_with_companion (gcv: the companion's part is fitted apart)."""
+    from modeling.explain import cheap_samples_for
+
     params = dict(params)
     with_companion = params.pop("num_samples_with_companion")
     if predictor.kind == NGRAM:
-        params["num_samples"] = params["companion_samples"]
+        wanted = params["companion_samples"]
+        params["num_samples"] = cheap_samples_for(text, wanted, min(wanted, params["num_samples"]))
     elif predictor.ngram is not None and params["selection"] == "gcv":
         params["num_samples"] = with_companion
     return params

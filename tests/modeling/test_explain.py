@@ -245,3 +245,12 @@ def test_the_chosen_words_weights_are_limes_own_last_step():
     assert np.allclose([w["weight"] for w in result["words"]], [dict(weights)[j] for j in range(len(used))])
     assert (result["intercept"], result["score"]) == (pytest.approx(intercept), pytest.approx(score))
     assert result["local_prediction"] == pytest.approx(float(np.ravel(local)[0]))
+
+
+
+def test_a_cheap_model_gets_fewer_samples_of_a_long_text_never_below_the_floor():
+    from modeling.explain import cheap_samples_for
+
+    assert cheap_samples_for("x" * 1_000, 5_000, 100) == 5_000
+    assert cheap_samples_for("x" * 20_000, 5_000, 100) == 300
+    assert cheap_samples_for("x" * 20_000, 5_000, 500) == 500

@@ -192,3 +192,21 @@ def test_the_worker_loads_the_active_explainer_ahead_and_compiles_it_in_a_thread
     compiling.clear()
     explanations.prepare_explainer()  # already there: neither loaded nor compiled again
     assert not compiling.wait(0.5) and len(threads) == 1
+
+
+def test_the_number_of_samples_follows_the_kind_of_model_and_the_texts_length():
+    """An n-gram model alone gets SENTIMENT_EXPLAIN_COMPANION_SAMPLES (fewer for a long text, within
+    a character budget); a transformer served with its companion the with-companion number (gcv);
+    a transformer alone, or LIME's own word choice, SENTIMENT_EXPLAIN_NUM_SAMPLES."""
+    from types import SimpleNamespace
+
+    params = {"num_samples": 500, "num_samples_with_companion": 100, "companion_samples": 5_000, "selection": "gcv"}
+    ngram = SimpleNamespace(kind="ngram", ngram=object())
+    assert explanations.samples_for(ngram, params, "short review")["num_samples"] == 5_000
+    assert explanations.samples_for(ngram, params, "x" * 12_000)["num_samples"] == 500
+    assert explanations.samples_for(ngram, {**params, "companion_samples": 400}, "x")["num_samples"] == 400
+    served = SimpleNamespace(kind="transformer", ngram=object())
+    assert explanations.samples_for(served, params, "x" * 12_000)["num_samples"] == 100
+    assert explanations.samples_for(served, {**params, "selection": "lime"}, "x")["num_samples"] == 500
+    alone = SimpleNamespace(kind="transformer", ngram=None)
+    assert explanations.samples_for(alone, params, "x")["num_samples"] == 500
