@@ -16,7 +16,7 @@ from reviews.identity import visitor
 from reviews.models import Feedback
 from reviews.moderation import moderation_facts
 from reviews.services.feedback import feedback_approve, feedback_flag, feedback_reject
-from reviews.services.feedback_export import STREAMED, csv_lines, feedback_export_rows, jsonl_lines
+from reviews.services.feedback_export import STREAMED, export_lines
 
 
 class PredictionFlagApi(ApiView):
@@ -144,8 +144,8 @@ class FeedbackExportApi(ApiView):
     def get(self, request):
         options = validated(self.FilterSerializer, request.query_params.dict())
         fmt = options["format"]
-        lines = (csv_lines if fmt == "csv" else jsonl_lines)(feedback_export_rows(status=options.get("status")))
-        response = StreamingHttpResponse(lines, content_type=self.MEDIA_TYPES[fmt])
+        response = StreamingHttpResponse(export_lines(fmt, status=options.get("status")),
+                                         content_type=self.MEDIA_TYPES[fmt])
         stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
         response["Content-Disposition"] = f'attachment; filename="feedback-{stamp}.{fmt}"'
         return response

@@ -18,6 +18,8 @@ import hashlib
 import hmac
 import io
 import json
+import os
+import shutil
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -28,8 +30,6 @@ from reviews.models import Feedback
 FIELDS: tuple[str, ...] = ("id", "text", "predicted_label", "corrected_label", "status", "source", "trusted",
                            "model_version", "created_at", "reviewed_at", "held_out")
 FORMATS: tuple[str, ...] = ("csv", "jsonl", "parquet", "hf")
-# Formats written as a stream of text (to a response or standard output); the others need a path.
-STREAMED: tuple[str, ...] = ("csv", "jsonl")
 CSV_FORMULA_PREFIX = "'"
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _CHUNK = 500
@@ -99,6 +99,16 @@ def jsonl_lines(rows: Iterable[dict]) -> Iterator[str]:
         yield json.dumps(row, ensure_ascii=False) + "\n"
 
 
+# Formats written as a stream of text (to a response or standard output); the others need a path.
+LINES = {"csv": csv_lines, "jsonl": jsonl_lines}
+STREAMED: tuple[str, ...] = tuple(LINES)
+
+
+def export_lines(fmt: str, *, status: str | None = None) -> Iterator[str]:
+    """The flags (or those with `status`) as lines of text in a STREAMED format."""
+    return LINES[fmt](feedback_export_rows(status=status))
+
+
 def _arrow_schema():
     import pyarrow as pa
 
@@ -117,24 +127,23 @@ def _chunks(rows: Iterable[dict], size: int = _CHUNK) -> Iterator[list[dict]]:
         yield chunk
 
 
-def write_parquet(rows: Iterable[dict], path: Path) -> int:
-    """The rows into one Parquet file, written in chunks; how many rows."""
+def write_parquet(rows: Iterable[dict], path: Path) -> None:
+    """The rows into one Parquet file, written in chunks."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    schema, count = _arrow_schema(), 0
+    schema, empty = _arrow_schema(), True
     with pq.ParquetWriter(path, schema) as writer:
         for chunk in _chunks(rows):
             writer.write_table(pa.Table.from_pylist(chunk, schema=schema))
-            count += len(chunk)
-        if count == 0:
+            empty = False
+        if empty:
             writer.write_table(schema.empty_table())
-    return count
 
 
-def write_hf(rows: Iterable[dict], path: Path) -> int:
+def write_hf(rows: Iterable[dict], path: Path) -> None:
     """The rows as a Hugging Face dataset folder (`Dataset.save_to_disk`; `load_from_disk` reads
-    it back), labels as class labels named as the site names them; how many rows."""
+    it back), labels as class labels named as the site names them."""
     from datasets import ClassLabel, Dataset, Features, Value
 
     from modeling.config import LABELS
@@ -149,38 +158,48 @@ def write_hf(rows: Iterable[dict], path: Path) -> int:
     listed = list(rows)
     columns = {name: [row[name] for row in listed] for name in FIELDS}
     Dataset.from_dict(columns, features=features).save_to_disk(str(path))
-    return len(listed)
+
+
+def _write_text(lines: Iterable[str], path: Path) -> None:
+    with open(path, "w", encoding="utf-8", newline="") as out:
+        out.writelines(lines)
+
+
+def _discard(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def export_feedback(path: Path, *, fmt: str, status: str | None = None) -> int:
     """Write the flags to `path` in `fmt` (FORMATS); how many rows. The file (or folder) appears
     whole or not at all: it is written beside `path` and moved there at the end."""
-    import os
-    import shutil
-
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, not {fmt!r}")
     path = Path(path)
     if path.exists():
         raise FileExistsError(f"{path} exists already; choose a new path")
     partial = path.with_name(f".{path.name}.partial")
-    shutil.rmtree(partial, ignore_errors=True) if partial.is_dir() else partial.unlink(missing_ok=True)
-    rows = feedback_export_rows(status=status)
+    _discard(partial)
+    count = 0
+
+    def counted(rows):
+        nonlocal count
+        for row in rows:
+            count += 1
+            yield row
+
+    rows = counted(feedback_export_rows(status=status))
     try:
         if fmt in STREAMED:
-            count = 0
-            lines = csv_lines(rows) if fmt == "csv" else jsonl_lines(rows)
-            with open(partial, "w", encoding="utf-8", newline="") as out:
-                for line in lines:
-                    out.write(line)
-                    count += 1
-            count -= fmt == "csv"  # the header
+            _write_text(LINES[fmt](rows), partial)
         elif fmt == "parquet":
-            count = write_parquet(rows, partial)
+            write_parquet(rows, partial)
         else:
-            count = write_hf(rows, partial)
+            write_hf(rows, partial)
         os.replace(partial, path)
     except BaseException:
-        shutil.rmtree(partial, ignore_errors=True) if partial.is_dir() else partial.unlink(missing_ok=True)
+        _discard(partial)
         raise
     return count

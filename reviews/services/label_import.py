@@ -14,7 +14,7 @@ midway is finished by running it again.
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from django.core.exceptions import ValidationError
@@ -44,7 +44,6 @@ class ImportReport:
     corrections: int = 0  # flagged and approved now
     agreed: int = 0  # the model already said so: nothing to correct
     already: int = 0  # imported by this moderator before
-    feedback_ids: list[int] = field(default_factory=list)
 
 
 def read_label_file(path: str | Path) -> list[tuple[str, str]]:
@@ -114,5 +113,4 @@ def labels_import(*, rows: list[tuple[str, str]], user, note: str = "") -> Impor
             flag, _ = feedback_flag(prediction=prediction, label=label, user=user, comment="imported")
             feedback_approve(feedback=flag, reviewer=user, note=note)
             report.corrections += 1
-            report.feedback_ids.append(flag.id)
     return report

@@ -1,10 +1,9 @@
-import sys
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
 from reviews.models import Feedback
-from reviews.services.feedback_export import FORMATS, STREAMED, csv_lines, export_feedback, feedback_export_rows, jsonl_lines
+from reviews.services.feedback_export import FORMATS, STREAMED, export_feedback, export_lines
 
 
 class Command(BaseCommand):
@@ -24,9 +23,9 @@ class Command(BaseCommand):
         if output in (None, "-"):
             if format not in STREAMED:
                 raise CommandError(f"--format {format} writes a file: give --output PATH")
-            lines = csv_lines if format == "csv" else jsonl_lines
-            for line in lines(feedback_export_rows(status=status)):
-                sys.stdout.write(line)
+            self.stdout.ending = ""
+            for line in export_lines(format, status=status):
+                self.stdout.write(line)
             return
         try:
             count = export_feedback(Path(output), fmt=format, status=status)
