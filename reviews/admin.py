@@ -6,7 +6,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from reviews.conf import conf
 from reviews.moderation import history_line, history_text, moderation_facts
@@ -53,21 +53,43 @@ def _short_source(source: str) -> str:
     return source if len(rest) <= 12 else f"{kind}:{rest[:10]}…"
 
 
+class TriageFilter(admin.SimpleListFilter):
+    """Flags by how likely they are right (reviews.worker.moderation.triage_flags)."""
+
+    title = "triage"
+    parameter_name = "triage"
+    RANGES = {"likely_right": ("likely right (0.7 or more)", {"triage_score__gte": 0.7}),
+              "unsure": ("unsure (0.3 to 0.7)", {"triage_score__gte": 0.3, "triage_score__lt": 0.7}),
+              "likely_wrong": ("likely wrong (under 0.3)", {"triage_score__lt": 0.3}),
+              "unscored": ("not scored yet", {"triage_score__isnull": True})}
+
+    def lookups(self, request, model_admin):
+        return [(key, label) for key, (label, _) in self.RANGES.items()]
+
+    def queryset(self, request, queryset):
+        if self.value() in self.RANGES:
+            return queryset.filter(**self.RANGES[self.value()][1])
+        return queryset
+
+
 @admin.register(Feedback)
 class FeedbackAdmin(admin.ModelAdmin):
-    list_display = ("id", "model_text", "predicted_label", "corrected_label", "source_record", "duplicates",
-                    "model_version", "status", "created_at", "reviewed_by")
-    list_filter = ("status", "corrected_label", "prediction__model_version", "created_at", "is_holdout", "trusted")
+    list_display = ("id", "model_text", "predicted_label", "corrected_label", "triage_display", "source_record",
+                    "duplicates", "model_version", "kind", "status", "created_at", "reviewed_by")
+    list_filter = ("status", TriageFilter, "kind", "corrected_label", "prediction__model_version", "created_at",
+                   "is_holdout", "trusted")
     search_fields = ("prediction__review__text", "comment", "review_note", "source")
     date_hierarchy = "created_at"
     list_select_related = ("prediction__review", "prediction__model_version", "reviewed_by")
     actions = ["approve", "reject"]
-    fields = ("texts", "prediction_summary", "corrected_label", "comment_display", "source_display", "trusted",
-              "network", "duplicates_display", "explanation", "status", "review_note", "reviewed_by", "reviewed_at",
-              "reporter", "is_holdout", "training_run", "created_at")
-    readonly_fields = ("texts", "prediction_summary", "corrected_label", "comment_display", "source_display",
-                       "trusted", "network", "duplicates_display", "explanation", "status", "reviewed_by",
-                       "reviewed_at", "reporter", "is_holdout", "training_run", "created_at")
+    fields = ("texts", "prediction_summary", "corrected_label", "kind", "triage_reasons", "comment_display",
+              "source_display", "trusted", "network", "duplicates_display", "decisions_display", "explanation",
+              "status", "review_note", "reviewed_by", "reviewed_at", "reporter", "is_holdout", "training_run",
+              "created_at")
+    readonly_fields = ("texts", "prediction_summary", "corrected_label", "kind", "triage_reasons", "comment_display",
+                       "source_display", "trusted", "network", "duplicates_display", "decisions_display",
+                       "explanation", "status", "reviewed_by", "reviewed_at", "reporter", "is_holdout",
+                       "training_run", "created_at")
     change_list_template = "admin/reviews/feedback/change_list.html"
     change_form_template = "admin/reviews/feedback/change_form.html"
     # Characters of the model's text shown in the list (the detail page shows all of it).
@@ -117,7 +139,32 @@ class FeedbackAdmin(admin.ModelAdmin):
         conflict = format_html(' <span class="conflict" title="{}">conflict</span>',
                                "Corrected to both labels by flags that were not rejected") if facts.conflict else ""
         count = facts.duplicate_count
-        return format_html('<span title="other flags on the same text">{}</span>{}', count or "—", conflict)
+        votes = ", ".join(f"{n} {label}" for label, n in sorted(facts.votes.items())) if count else ""
+        return format_html('<span title="other flags on the same text">{}</span>{}{}', count or "—",
+                           format_html("<br><small>votes: {}</small>", votes) if votes else "", conflict)
+
+    @admin.display(description="triage", ordering="triage_score")
+    def triage_display(self, obj):
+        if obj.triage_score is None:
+            return "—"
+        reasons = "; ".join(obj.triage.get("reasons", []))
+        return format_html('<span title="{}">{}</span>', reasons, f"{obj.triage_score:.2f}")
+
+    @admin.display(description="triage: how likely the flag is right")
+    def triage_reasons(self, obj):
+        if obj.triage_score is None:
+            return "not scored yet (the worker scores pending flags every 30 seconds)"
+        note = "" if obj.triage.get("calibrated") else " (equal weights: fewer decided flags than needed to fit them)"
+        return format_html("<strong>{}</strong>{}<ul>{}</ul>", f"{obj.triage_score:.2f}", note,
+                           format_html_join("", "<li>{}</li>", ((r,) for r in obj.triage.get("reasons", []))))
+
+    @admin.display(description="moderators' decisions")
+    def decisions_display(self, obj):
+        rows = list(obj.decisions.select_related("moderator"))
+        if not rows:
+            return "none yet"
+        return format_html_join(", ", "{} says {} ({})",
+                                ((d.moderator.get_username(), d.label, d.at.strftime("%Y-%m-%d %H:%M")) for d in rows))
 
     @admin.display(description="model version", ordering="prediction__model_version")
     def model_version(self, obj):

@@ -151,13 +151,19 @@ class Prediction(models.Model):
 
 
 class Feedback(models.Model):
-    """A person's claim that a prediction is wrong, with the label they believe is right."""
+    """A person's claim that a prediction is wrong, with the label they believe is right; or a
+    moderator's label of a prediction from the "Needs a label" queue, which may agree with it."""
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
         APPROVED = "approved", "Approved"
         REJECTED = "rejected", "Rejected"
 
+    class Kind(models.TextChoices):
+        FLAG = "flag", "Flag"
+        LABEL = "label", "Label from the queue"
+
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.FLAG, db_index=True)
     prediction = models.ForeignKey(Prediction, on_delete=models.CASCADE, related_name="feedback")
     # Copied from the prediction so the database itself can refuse a "correction" that agrees.
     predicted_label = models.CharField(max_length=16, choices=Label.choices)
@@ -192,6 +198,10 @@ class Feedback(models.Model):
     training_run = models.ForeignKey(
         "TrainingRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="corrections"
     )
+    # How likely the flag is right (0-1) and why: reviews.services.triage, filled by the worker
+    # while the flag is pending (empty until then).
+    triage_score = models.FloatField(null=True, blank=True, db_index=True)
+    triage = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
@@ -203,7 +213,10 @@ class Feedback(models.Model):
         ]
         constraints = [
             models.UniqueConstraint(fields=["prediction", "reporter"], name="one_flag_per_person_per_prediction"),
-            models.CheckConstraint(condition=~Q(corrected_label=models.F("predicted_label")), name="feedback_label_differs"),
+            # A flag says the model was wrong; only a moderator's label from the queue may agree.
+            models.CheckConstraint(condition=Q(kind="label") | ~Q(corrected_label=models.F("predicted_label")),
+                                   name="feedback_label_differs"),
+            models.CheckConstraint(condition=Q(kind__in=["flag", "label"]), name="feedback_kind_valid"),
             models.CheckConstraint(condition=Q(corrected_label__in=LABEL_VALUES), name="feedback_label_valid"),
             models.CheckConstraint(condition=Q(predicted_label__in=LABEL_VALUES), name="feedback_predicted_label_valid"),
             models.CheckConstraint(condition=Q(status__in=["pending", "approved", "rejected"]), name="feedback_status_valid"),
@@ -212,6 +225,65 @@ class Feedback(models.Model):
 
     def __str__(self):
         return f"Feedback {self.pk}: {self.predicted_label} → {self.corrected_label} ({self.status})"
+
+
+class ModerationDecision(models.Model):
+    """One moderator's view of one flag or label: the label they believe is right. One per
+    moderator and flag (a changed mind replaces it; the audit trail keeps both). Two moderators'
+    views of the same text are what agreement (Cohen's kappa) is measured on, and with
+    SENTIMENT_MODERATION_APPROVALS_TO_TRAIN above 1 a correction trains only once that many agree."""
+
+    feedback = models.ForeignKey(Feedback, on_delete=models.CASCADE, related_name="decisions")
+    moderator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    label = models.CharField(max_length=16, choices=Label.choices)
+    # True when the moderator agreed with the correction (label == its corrected label).
+    approves = models.BooleanField()
+    at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["feedback", "moderator"], name="one_decision_per_moderator"),
+            models.CheckConstraint(condition=Q(label__in=LABEL_VALUES), name="decision_label_valid"),
+        ]
+
+    def __str__(self):
+        return f"{self.moderator_id} on feedback {self.feedback_id}: {self.label}"
+
+
+class QueueScore(models.Model):
+    """The active version's uncertainty about a stored prediction nobody has labelled, for the
+    "Needs a label" queue; written by the worker (reviews.worker.moderation), one row per
+    prediction and version, so a new active version scores the queue afresh."""
+
+    prediction = models.ForeignKey(Prediction, on_delete=models.CASCADE, related_name="queue_scores")
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="+")
+    prob_positive = models.FloatField()
+    # |P(positive) - P(negative)|: 0 is a coin toss. With two labels, entropy orders the same way.
+    margin = models.FloatField(db_index=True)
+    text_hash = models.CharField(max_length=64, db_index=True)
+    scored_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["margin", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["prediction", "model_version"], name="one_queue_score_per_version"),
+            models.CheckConstraint(condition=Q(prob_positive__gte=0.0, prob_positive__lte=1.0), name="queue_prob_0_1"),
+        ]
+
+    def __str__(self):
+        return f"prediction {self.prediction_id}: margin {self.margin:.3f} ({self.model_version_id})"
+
+
+class QueueSkip(models.Model):
+    """A moderator skipped a queue item: it leaves their queue, not anyone else's."""
+
+    prediction = models.ForeignKey(Prediction, on_delete=models.CASCADE, related_name="+")
+    moderator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["prediction", "moderator"], name="one_skip_per_moderator")]
 
 
 class WorkStatus(models.TextChoices):
@@ -400,6 +472,7 @@ class AuditEvent(models.Model):
         MODEL_ACTIVATE = "model.activate", "Model version activated"
         RUN_REQUEST = "training_run.request", "Retrain forced"
         RUN_PROMOTE = "training_run.promote", "Candidate promoted"
+        QUEUE_LABEL = "queue.label", "Labelled from the queue"
 
     at = models.DateTimeField(db_index=True)
     actor_id = models.PositiveBigIntegerField(null=True, blank=True, help_text="The user's id; empty: the system.")
@@ -418,7 +491,7 @@ class AuditEvent(models.Model):
         indexes = [models.Index(fields=["object_type", "object_id"], name="audit_object")]
         constraints = [
             models.CheckConstraint(condition=Q(action__in=["feedback.approve", "feedback.reject", "model.activate",
-                                                           "training_run.request", "training_run.promote"]),
+                                                           "training_run.request", "training_run.promote", "queue.label"]),
                                    name="audit_action_valid"),
         ]
 

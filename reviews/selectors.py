@@ -6,7 +6,7 @@ import os
 from datetime import date, timedelta
 
 from django.db import DatabaseError, connection
-from django.db.models import Count, Exists, OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from reviews.conf import conf
@@ -95,9 +95,25 @@ def feedback_for(*, prediction: Prediction, user=None, session_key: str = "") ->
     return Feedback.objects.filter(prediction=prediction, reporter=reporter).first()
 
 
-def feedback_list(*, status: str | None = None) -> QuerySet[Feedback]:
+FEEDBACK_ORDERS = {"newest": ("-created_at", "-id"), "oldest": ("created_at", "id"),
+                   # Triage: most likely right (or wrong) first; flags not scored yet last.
+                   "triage": (F("triage_score").desc(nulls_last=True), "-id"),
+                   "-triage": (F("triage_score").asc(nulls_last=True), "-id")}
+
+
+def feedback_list(*, status: str | None = None, kind: str | None = None, order: str = "newest",
+                  triage_min: float | None = None, triage_max: float | None = None) -> QuerySet[Feedback]:
+    """Flags (and queue labels), filtered; `order` one of FEEDBACK_ORDERS."""
     feedback = Feedback.objects.select_related("prediction__review", "prediction__model_version", "reviewed_by", "user")
-    return feedback.filter(status=status) if status else feedback
+    if status:
+        feedback = feedback.filter(status=status)
+    if kind:
+        feedback = feedback.filter(kind=kind)
+    if triage_min is not None:
+        feedback = feedback.filter(triage_score__gte=triage_min)
+    if triage_max is not None:
+        feedback = feedback.filter(triage_score__lte=triage_max)
+    return feedback.order_by(*FEEDBACK_ORDERS[order])
 
 
 def dashboard_stats() -> dict:
@@ -105,7 +121,9 @@ def dashboard_stats() -> dict:
     versions = list(
         ModelVersion.objects.annotate(
             prediction_count=Count("predictions", distinct=True),
-            flag_count=Count("predictions__feedback", distinct=True),
+            # Flags only: a moderator's label from the queue is no sign the model was wrong.
+            flag_count=Count("predictions__feedback", filter=Q(predictions__feedback__kind=Feedback.Kind.FLAG),
+                             distinct=True),
         ).order_by("created_at")
     )
     series = []
@@ -225,7 +243,14 @@ def corrections_waiting() -> int:
 
 
 def _unused_corrections() -> QuerySet[Feedback]:
-    return Feedback.objects.filter(status=Feedback.Status.APPROVED, is_holdout=False, training_run__isnull=True)
+    """Approved, not held out, not yet learnt; with SENTIMENT_MODERATION_APPROVALS_TO_TRAIN above 1,
+    only those that many moderators agree with (also those approved before it was raised)."""
+    rows = Feedback.objects.filter(status=Feedback.Status.APPROVED, is_holdout=False, training_run__isnull=True)
+    required = conf.moderation.approvals_to_train
+    if required > 1:
+        rows = (rows.annotate(approvals=Count("decisions", filter=Q(decisions__approves=True)))
+                .filter(approvals__gte=required))
+    return rows
 
 
 def conflicting_text_hashes(*, among=None) -> set[str]:

@@ -58,6 +58,15 @@ class FeedbackListApi(ApiView):
 
     class FilterSerializer(PageQuerySerializer):
         status = serializers.ChoiceField(choices=Feedback.Status.choices, required=False)
+        kind = serializers.ChoiceField(choices=Feedback.Kind.choices, required=False)
+        order = serializers.ChoiceField(
+            choices=list(selectors.FEEDBACK_ORDERS), required=False, default="newest",
+            help_text="newest (default), oldest, triage (most likely right first) or -triage (least likely first); "
+                      "flags not scored yet come last.")
+        triage_min = serializers.FloatField(required=False, min_value=0.0, max_value=1.0,
+                                            help_text="Only flags whose triage score is at least this.")
+        triage_max = serializers.FloatField(required=False, min_value=0.0, max_value=1.0,
+                                            help_text="Only flags whose triage score is at most this.")
 
         class Meta:
             ref_name = "FeedbackFilter"

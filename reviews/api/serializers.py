@@ -173,9 +173,23 @@ class FeedbackOutputSerializer(FlagOutputSerializer):
         help_text="Other flags on the same text as the model reads it (at most 50), oldest first.")
     conflict = serializers.SerializerMethodField(
         help_text="The text was corrected to both labels by flags that were not rejected.")
+    kind = serializers.ChoiceField(choices=Feedback.Kind.choices,
+                                   help_text="flag (someone said the model was wrong) or label (a moderator's label "
+                                             "from the queue, which may agree with the model).")
+    votes = serializers.SerializerMethodField(
+        help_text="Flags and labels on the same text that were not rejected, this one included, by label.")
+    triage_score = serializers.FloatField(
+        allow_null=True, help_text="How likely the flag is right, 0-1 (null until the worker has scored it).")
+    triage_reasons = serializers.SerializerMethodField(help_text="The signals behind the triage score, in words.")
 
     class Meta:
         ref_name = "Feedback"
+
+    def get_votes(self, feedback) -> dict[str, int]:
+        return self._facts(feedback).votes
+
+    def get_triage_reasons(self, feedback) -> list[str]:
+        return list(feedback.triage.get("reasons", []))
 
     def _facts(self, feedback):
         facts = self.context.setdefault("moderation", {})

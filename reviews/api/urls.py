@@ -2,7 +2,7 @@
 
 from django.urls import path, register_converter
 
-from reviews.api import audit, explanations, feedback, health, model_versions, predict, reviews, training
+from reviews.api import audit, explanations, feedback, health, model_versions, predict, queue, reviews, training
 
 
 class DatabaseIdConverter:
@@ -50,6 +50,8 @@ urlpatterns = [
     path("training-runs", training.TrainingRunListCreateApi.as_view(), name="training-runs"),
     path("training-runs/<dbid:pk>", training.TrainingRunDetailApi.as_view(), name="training-run"),
     path("training-runs/<dbid:pk>/promote", training.TrainingRunPromoteApi.as_view(), name="training-run-promote"),
+    path("queue", queue.QueueApi.as_view(), name="queue"),
+    path("queue/<dbid:pk>/label", queue.QueueLabelApi.as_view(), name="queue-label"),
     path("audit", audit.AuditListApi.as_view(), name="audit"),
     path("health", health.HealthApi.as_view(), name="health"),
 ]

@@ -311,6 +311,17 @@ SETTINGS: tuple[Setting, ...] = (
     # --- Moderation
     _s("SENTIMENT_MODERATION_CONFIRM_OVER", "moderation", "confirm_over", "int", 20,
        "Bulk approval of more flags than this asks for confirmation.", minimum=1),
+    _s("SENTIMENT_MODERATION_APPROVALS_TO_TRAIN", "moderation", "approvals_to_train", "int", 1,
+       "Moderators who must agree on a correction (approve it, or give its label) before a retrain learns it.",
+       minimum=1),
+    _s("SENTIMENT_QUEUE_SCORE_BATCH", "moderation", "queue_score_batch", "int", 500,
+       "Stored predictions the worker scores for the \"Needs a label\" queue per pass (every 30 s).", minimum=1),
+    _s("SENTIMENT_QUEUE_NEAR_DUPLICATE", "moderation", "queue_near_duplicate", "float", 0.6,
+       "Share of shared word triples above which two queue items count as one (shown once, with a count)."),
+    _s("SENTIMENT_MONITOR_LOW_CONFIDENCE", "moderation", "low_confidence", "float", 0.75,
+       "Predictions less confident than this count as low-confidence on the dashboard (a drift signal)."),
+    _s("SENTIMENT_MONITOR_DAYS", "moderation", "monitor_days", "int", 30,
+       "Days the dashboard's charts cover.", minimum=1),
 )
 
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}

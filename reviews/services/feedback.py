@@ -12,7 +12,7 @@ from modeling.cleaning import text_fingerprint
 from modeling.retrain import is_holdout
 from reviews.conf import conf
 from reviews.identity import network_of, reporter_key, session_hash
-from reviews.models import Feedback, FeedbackSource, Label, Prediction
+from reviews.models import Feedback, FeedbackSource, Label, ModerationDecision, Prediction
 from reviews.services.audit import audit_record
 from reviews.services.reviews import client_hash
 
@@ -116,7 +116,25 @@ def feedback_flag(
     return feedback, True
 
 
-def _feedback_decide(*, feedback: Feedback, status: str, reviewer, note: str) -> Feedback:
+def other_label(label: str) -> str:
+    return Label.POSITIVE.value if label == Label.NEGATIVE else Label.NEGATIVE.value
+
+
+def _record_decision(feedback: Feedback, reviewer, *, approves: bool) -> int:
+    """The reviewer's view of the flag (the label they believe is right), replacing an earlier
+    one of theirs; returns how many moderators now agree with the correction."""
+    if reviewer is not None and getattr(reviewer, "is_authenticated", False):
+        ModerationDecision.objects.update_or_create(
+            feedback=feedback, moderator=reviewer,
+            defaults={"label": feedback.corrected_label if approves else other_label(feedback.corrected_label),
+                      "approves": approves, "at": timezone.now()})
+    return ModerationDecision.objects.filter(feedback=feedback, approves=True).count()
+
+
+def feedback_decide(*, feedback: Feedback, status: str, reviewer, note: str, action: str = "") -> Feedback:
+    """Record the reviewer's decision; the flag is approved once SENTIMENT_MODERATION_APPROVALS_TO_TRAIN
+    moderators agree with it (until then it stays pending, with their approvals shown), and
+    rejected by a reviewer who disagrees."""
     with transaction.atomic():
         locked = Feedback.objects.select_for_update().get(pk=feedback.pk)
         if locked.training_run_id is not None and status != locked.status:
@@ -124,6 +142,9 @@ def _feedback_decide(*, feedback: Feedback, status: str, reviewer, note: str) ->
         before = locked.status
         was = {"status": before, "reviewed_by": locked.reviewed_by.get_username() if locked.reviewed_by else None,
                "note": locked.review_note}
+        approvals = _record_decision(locked, reviewer, approves=status == Feedback.Status.APPROVED)
+        if status == Feedback.Status.APPROVED and approvals < conf.moderation.approvals_to_train:
+            status = Feedback.Status.PENDING  # approved by fewer moderators than must agree
         locked.status = status
         locked.reviewed_by = reviewer
         locked.reviewed_at = timezone.now()
@@ -136,23 +157,26 @@ def _feedback_decide(*, feedback: Feedback, status: str, reviewer, note: str) ->
         locked.is_holdout = status == Feedback.Status.APPROVED and is_holdout(
             locked.text_hash, conf.gate.holdout_share, key=holdout_key(locked.text_hash))
         locked.save(update_fields=["status", "reviewed_by", "reviewed_at", "review_note", "is_holdout", "text_hash"])
-        audit_record(action=f"feedback.{'approve' if status == Feedback.Status.APPROVED else 'reject'}", actor=reviewer,
+        decided = "reject" if status == Feedback.Status.REJECTED else "approve"
+        audit_record(action=action or f"feedback.{decided}", actor=reviewer,
                      object_type="feedback", object_id=locked.pk, before=was,
-                     after={"status": status, "corrected_label": locked.corrected_label, "held_out": locked.is_holdout},
+                     after={"status": status, "corrected_label": locked.corrected_label, "held_out": locked.is_holdout,
+                            "approvals": approvals},
                      note=note.strip())
-        if before != status:
+        if before != status and locked.kind == Feedback.Kind.FLAG:
             counted = {Feedback.Status.APPROVED: "approved", Feedback.Status.REJECTED: "rejected"}
             changes = {counted[before]: -1} if before in counted else {}
-            changes[counted[status]] = changes.get(counted[status], 0) + 1
+            if status in counted:
+                changes[counted[status]] = changes.get(counted[status], 0) + 1
             _record_source(locked.source, **changes)
     return locked
 
 
 def feedback_approve(*, feedback: Feedback, reviewer, note: str = "") -> Feedback:
     """Staff accept a correction: the retraining loop may learn from it."""
-    return _feedback_decide(feedback=feedback, status=Feedback.Status.APPROVED, reviewer=reviewer, note=note)
+    return feedback_decide(feedback=feedback, status=Feedback.Status.APPROVED, reviewer=reviewer, note=note)
 
 
 def feedback_reject(*, feedback: Feedback, reviewer, note: str = "") -> Feedback:
     """Staff refuse a correction (the model was right, or the flag is noise)."""
-    return _feedback_decide(feedback=feedback, status=Feedback.Status.REJECTED, reviewer=reviewer, note=note)
+    return feedback_decide(feedback=feedback, status=Feedback.Status.REJECTED, reviewer=reviewer, note=note)

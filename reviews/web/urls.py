@@ -10,4 +10,6 @@ urlpatterns = [
     path("reviews/<int:pk>/explain/", views.review_explain, name="review-explain"),
     path("reviews/<int:pk>/explanation.json", views.review_explanation_status, name="review-explanation-status"),
     path("dashboard/", views.dashboard, name="dashboard"),
+    path("queue/", views.label_queue_page, name="label-queue"),
+    path("queue/<int:pk>/label/", views.label_queue_label, name="label-queue-label"),
 ]

@@ -2,16 +2,20 @@
 
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
-from reviews import ratelimit, selectors
+from reviews import monitoring, ratelimit, selectors
+from reviews.moderation import MEASURES, label_queue, label_queue_size, moderator_agreement
 from reviews.models import ModelVersion, WorkStatus
 from reviews.services.explanations import ExplanationQueueFull, explanation_request
 from reviews.services.feedback import feedback_flag
+from reviews.services.label_queue import SKIP, queue_label, queue_skip
 from reviews.services.reviews import NoActiveModel, review_submit
 from reviews.web import charts
 from reviews.web.forms import FlagForm, HistoryFilterForm, ReviewForm
@@ -141,7 +145,55 @@ def dashboard(request):
     stats["workers"] = selectors.workers_alive()
     stats["runs"] = list(selectors.training_run_list()[:5])
     stats["explanations"] = selectors.explanation_queue()
-    return render(request, "reviews/dashboard.html", {"stats": stats, "chart": charts.versions_chart(stats["versions"])})
+    stats["queue_size"] = label_queue_size()
+    watch = monitoring.monitoring_stats()
+    return render(request, "reviews/dashboard.html", {
+        "stats": stats, "chart": charts.versions_chart(stats["versions"]), "agreement": moderator_agreement(),
+        "watch": watch, "watch_charts": charts.monitoring_charts(watch),
+    })
+
+
+QUEUE_PAGE = 20
+
+
+def _queue_measure(request) -> str:
+    measure = request.GET.get("measure") or request.POST.get("measure") or "margin"
+    return measure if measure in MEASURES else "margin"
+
+
+@staff_member_required
+@permission_required("reviews.moderate_feedback", raise_exception=True)
+def label_queue_page(request):
+    """ "Needs a label": the most uncertain stored predictions, labelled with one key each."""
+    measure = _queue_measure(request)
+    items = label_queue(moderator=request.user, measure=measure, limit=QUEUE_PAGE)
+    return render(request, "reviews/queue.html", {
+        "items": items, "measure": measure, "measures": MEASURES, "size": label_queue_size(moderator=request.user),
+        "active": selectors.model_version_active(),
+    })
+
+
+@require_POST
+@staff_member_required
+@permission_required("reviews.moderate_feedback", raise_exception=True)
+def label_queue_label(request, pk: int):
+    prediction = selectors.prediction_get(pk=pk, user=request.user)
+    if prediction is None:
+        raise Http404("No such prediction.")
+    label = request.POST.get("label", "")
+    try:
+        if label == SKIP:
+            queue_skip(prediction=prediction, moderator=request.user)
+            messages.info(request, f"Skipped #{pk}.")
+        else:
+            feedback, created = queue_label(prediction=prediction, label=label, moderator=request.user)
+            if created:
+                messages.success(request, f"Labelled #{pk} {feedback.corrected_label} ({feedback.get_status_display().lower()}).")
+            else:
+                messages.info(request, f"#{pk} was already labelled {feedback.corrected_label}.")
+    except ValidationError as exc:
+        messages.error(request, exc.messages[0])
+    return redirect(f"{reverse('label-queue')}?measure={_queue_measure(request)}")
 
 
 def _predicted_review_or_404(pk: int, who):

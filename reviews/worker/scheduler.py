@@ -2,7 +2,8 @@
 
 Each job has its own thread, so a long training run does not hold up quick requested work:
 heartbeat every 5 s, training runs every 5 s, explanations every second (people wait on a page),
-the active explainer prepared every 30 s, the retrain check on SENTIMENT_RETRAIN_CRON, and the
+the active explainer prepared every 30 s, the "Needs a label" queue and the pending flags' triage
+scored every 30 s, the retrain check on SENTIMENT_RETRAIN_CRON, and the
 retention job daily (expired sessions and rate counters, reviews past SENTIMENT_RETENTION_DAYS).
 """
 
@@ -18,7 +19,7 @@ from django.utils import timezone
 
 from modeling import registry
 from reviews.conf import conf
-from reviews.worker import explanations, queue, training
+from reviews.worker import explanations, moderation, queue, training
 
 log = logging.getLogger("reviews.worker")
 THREADS = 4
@@ -62,6 +63,8 @@ def run_once(*, worker_id: str, started_at, stop: threading.Event) -> tuple[int,
     explained = explanations.process_explanations(worker_id=worker_id, stop=stop)
     done = training.process_training_runs(worker_id=worker_id, stop=stop)
     explained += explanations.process_explanations(worker_id=worker_id, stop=stop)
+    moderation.score_queue()
+    moderation.triage_flags()
     return done, explained
 
 
@@ -99,6 +102,8 @@ def build(*, worker_id: str, started_at, stop: threading.Event):
     every(5, training.process_training_runs, "training-runs", worker_id=worker_id, stop=stop)
     every(1, explanations.process_explanations, "explanations", worker_id=worker_id, stop=stop)
     every(30, explanations.prepare_explainer, "explainer")
+    every(30, moderation.score_queue, "label-queue")
+    every(30, moderation.triage_flags, "triage")
     # Daily, first a minute after the start (a worker restarted every day still runs it).
     scheduler.add_job(scheduled(retention), "interval", days=1, id="retention",
                       next_run_time=now + timedelta(minutes=1), **common)
