@@ -201,15 +201,17 @@ def _set_up(config: TrainConfig, data: DatasetDict, work_dir: Path, *, init_from
 def _rows_per_second(config: TrainConfig, model, tokenizer, split: Dataset, rows: list[int], device, precision: str,
                      *, steps: int = 3) -> float:
     """Training rows a second on this machine: the time of `steps` forward and backward passes on
-    batches of training rows (after one untimed pass), as the first phase runs them. The model's
-    weights are not changed (its gradients are dropped); the random generators are put back."""
+    batches of training rows (after one untimed pass), as the first phase runs them, as padded
+    tokens a second, divided by the padded tokens per row of an epoch's length batches (each
+    padded only to its own longest row: far fewer than a random batch's when lengths vary). The
+    model's weights are not changed (its gradients are dropped); the random generators are put back."""
     rng_state = torch.get_rng_state()
     spec = config.phases[0]
     set_trainable(model, spec.trainable, spec.top_k)
     sample = [rows[i] for i in np.random.default_rng(config.seed).permutation(len(rows))[: config.batch_size * (steps + 1)]]
     sequences, labels = _tokenized(config, tokenizer, split, sample)
     model.train()
-    started, timed = 0.0, 0
+    started, timed = 0.0, 0  # timed: padded tokens
     for step in range(steps + 1):
         chunk = slice(step * config.batch_size, (step + 1) * config.batch_size)
         if not sequences[chunk]:
@@ -223,10 +225,15 @@ def _rows_per_second(config: TrainConfig, model, tokenizer, split: Dataset, rows
         model.zero_grad(set_to_none=True)
         if device.type == "cuda":
             torch.cuda.synchronize(device)  # the passes run asynchronously there
-        timed += len(sequences[chunk]) if step > 0 else 0
+        timed += ids.numel() if step > 0 else 0
     seconds = time.perf_counter() - started
     torch.set_rng_state(rng_state)
-    return timed / seconds if timed else math.inf  # too few rows to time: all of them fit
+    if not timed:
+        return math.inf  # too few rows to time: all of them fit
+    lengths = [len(s) for s in _tokenized(config, tokenizer, split, rows)[0]]
+    batches = length_batches(lengths, config.batch_size, config.seed * 1000)
+    padded_per_row = sum(len(b) * max(lengths[i] for i in b) for b in batches) / len(lengths)
+    return timed / seconds / padded_per_row
 
 
 def _rows_within_budget(config: TrainConfig, rows_per_s: float, available: int) -> int:

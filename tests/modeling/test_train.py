@@ -120,6 +120,39 @@ def test_rows_within_a_budget_are_bounded_by_what_there_is_and_the_minimum():
     assert _rows_within_budget(config, float("inf"), 6000) == 6000  # too few rows to time: all
 
 
+def test_the_fit_budget_probe_predicts_an_epochs_speed_with_its_length_batches(tiny_bert, monkeypatch):
+    """Reviews of very different lengths: an epoch pads each batch only to its own longest row
+    (length_batches), so the probe, timing a few random batches, must convert what it timed to
+    the padding an epoch has. On a clock that advances with the padded tokens a pass computes,
+    its rows a second are those of an epoch (it once reported those of its random batches:
+    2-5x too few on such data, and a budgeted run trained on too few rows)."""
+    from datasets import Dataset
+
+    from modeling import train as training_module
+    from modeling.encoders import load_classifier, load_tokenizer
+    from modeling.train import _rows_per_second, _tokenized
+
+    texts = [("great " if i % 2 else "awful ") * (2 if i % 4 < 2 else 60) for i in range(256)]
+    split = Dataset.from_dict({"text": texts, "label": [i % 2 for i in range(256)]})
+    config = tiny_config(str(tiny_bert), batch_size=8, max_length=64)
+    tokenizer, model = load_tokenizer(str(tiny_bert)), load_classifier(str(tiny_bert))
+    clock = {"now": 0.0}
+    forward = model.forward
+
+    def counted(*args, **kwargs):
+        clock["now"] += kwargs["input_ids"].numel() * 1e-6  # one microsecond per padded token
+        return forward(*args, **kwargs)
+
+    monkeypatch.setattr(model, "forward", counted)
+    monkeypatch.setattr(training_module.time, "perf_counter", lambda: clock["now"])
+    rows = list(range(len(texts)))
+    lengths = [len(s) for s in _tokenized(config, tokenizer, split, rows)[0]]
+    batches = length_batches(lengths, config.batch_size, config.seed * 1000)
+    epoch_rows_per_s = len(rows) / (sum(len(b) * max(lengths[i] for i in b) for b in batches) * 1e-6)
+    measured = _rows_per_second(config, model, tokenizer, split, rows, torch.device("cpu"), "fp32")
+    assert measured == pytest.approx(epoch_rows_per_s, rel=0.02)
+
+
 def test_fit_budget_trains_on_the_rows_the_measured_speed_allows_and_a_resume_keeps_them(tiny_bert, toy, tmp_path,
                                                                                          monkeypatch):
     """With fit_budget_s, the rows come from the measured training speed (measured once: a resumed
