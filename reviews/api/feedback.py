@@ -141,8 +141,8 @@ class FeedbackExportApi(ApiView):
     @extend_schema(
         operation_id="feedback_export",
         summary="Every flag as a file (staff), streamed",
-        description="One row per flag, oldest first: id, text, predicted_label, corrected_label, status, source "
-        "(a keyed hash), trusted, model_version, created_at, reviewed_at, held_out. In CSV a text that a "
+        description="One row per flag, oldest first: id, text, predicted_label, corrected_label, status, kind "
+        "(flag or label), source (a keyed hash), trusted, model_version, created_at, reviewed_at, held_out. In CSV a text that a "
         "spreadsheet would run as a formula starts with an apostrophe. Parquet and Hugging Face datasets: "
         "`manage.py export_feedback`.",
         parameters=[FilterSerializer],

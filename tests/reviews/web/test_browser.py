@@ -158,3 +158,78 @@ def test_classify_flag_and_approve_in_a_real_browser(live_server, live_model, st
     # Every page and asset came from our server, and none of them failed.
     assert not failures
     assert all(url.startswith(live_server.url) or url.startswith("data:") for url in requests), requests
+
+
+QUEUE_TEXTS = [f"Review {i}: " + text for i, text in enumerate([
+    "the pacing dragged but the final act almost made up for it", "a warm and funny film about a family",
+    "dull, predictable and far too long", "the lead is brilliant; the script is not",
+    "i wanted to like it more than i did", "an honest little film that knows what it is",
+    "noisy, empty spectacle with no heart", "clever dialogue and a cast clearly having fun",
+    "it is fine, nothing more, nothing less", "the twist was obvious from the first scene",
+    "gorgeous to look at and moving at the end", "a sequel nobody needed"])]
+
+
+def test_a_moderator_labels_ten_items_with_the_keyboard_exports_and_audits(live_server, live_model, staff,
+                                                                            browser_page, tmp_path):
+    """Sign in, open "Needs a label", label ten items with keys only (n, p and j), see them as
+    approved corrections, export them as a Hugging Face dataset that load_from_disk reads back,
+    and find every label in the audit trail."""
+    from datasets import load_from_disk
+    from django.core.management import call_command
+
+    from reviews.models import AuditEvent, Feedback
+    from reviews.services.reviews import review_submit
+    from reviews.worker.moderation import score_queue
+
+    for i, text in enumerate(QUEUE_TEXTS):
+        review_submit(text=text, session_key=f"visitor-{i}")
+    assert score_queue() == len(QUEUE_TEXTS)
+
+    page = browser_page
+    failures = []
+    page.on("response", lambda response: response.status >= 400 and failures.append(f"{response.status} {response.url}"))
+    page.goto("/admin/login/?next=/queue/")
+    page.get_by_label("Username").fill("staff")
+    page.get_by_label("Password").fill("pw-staff-123")
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(re.compile(r"/queue/$"))
+    expect(page.get_by_role("heading", name="Needs a label")).to_be_visible()
+    expect(page.locator("#shortcuts")).to_contain_text("n negative")
+    expect(page.locator("#queue-size")).to_contain_text(f"{len(QUEUE_TEXTS)} texts waiting")
+    screenshot(page, "queue")
+
+    keys = ["n", "p"] * 5
+    for done, key in enumerate(keys, start=1):
+        if done == 3:  # move down one item first: the highlighted item is the one labelled
+            first, second = page.locator(".queue-item").nth(0), page.locator(".queue-item").nth(1)
+            page.keyboard.press("j")
+            expect(second).to_have_class(re.compile(r"\bcurrent\b"))
+            expect(first).not_to_have_class(re.compile(r"\bcurrent\b"))
+            skipped_over = first.get_attribute("data-id")
+        page.keyboard.press(key)
+        expect(page.locator("#queue-size")).to_contain_text(f"{len(QUEUE_TEXTS) - done} text")
+        expect(page.locator(".messages")).to_contain_text("Labelled #")
+    expect(page.locator(f"#item-{skipped_over}")).to_be_visible()  # still waiting: j moved past it
+
+    labels = Feedback.objects.filter(kind=Feedback.Kind.LABEL).order_by("pk")
+    assert [f.corrected_label for f in labels] == ["negative" if k == "n" else "positive" for k in keys]
+    assert all(f.status == Feedback.Status.APPROVED and f.trusted and f.reviewed_by == staff for f in labels)
+
+    # The admin lists them as approved labels.
+    page.goto("/admin/reviews/feedback/?status__exact=approved&kind__exact=label")
+    expect(page.locator("#result_list tbody tr")).to_have_count(10)
+
+    # Exported as a Hugging Face dataset, read back.
+    out = tmp_path / "labels-hf"
+    call_command("export_feedback", "--format", "hf", "--output", str(out), "--status", "approved")
+    exported = load_from_disk(str(out))
+    names = exported.features["corrected_label"].int2str(exported["corrected_label"])
+    assert len(exported) == 10 and sorted(names) == sorted(f.corrected_label for f in labels)
+    assert set(exported["kind"]) == {"label"}
+
+    # Every label is in the audit trail, in the admin too.
+    assert AuditEvent.objects.filter(action="queue.label").count() == 10
+    page.goto("/admin/reviews/auditevent/?action__exact=queue.label")
+    expect(page.locator("#result_list tbody tr")).to_have_count(10)
+    screenshot(page, "audit")
+    assert not failures
