@@ -175,6 +175,8 @@ SPECTACULAR_SETTINGS = {
         "LabelEnum": "reviews.models.Label",
         "FeedbackStatusEnum": "reviews.models.Feedback.Status",
         "ModelVersionStatusEnum": "reviews.models.ModelVersion.Status",
+        "ModelVersionKindEnum": "reviews.models.ModelVersion.Kind",
+        "FeedbackKindEnum": "reviews.models.Feedback.Kind",
     },
     "PATH_CONVERTER_OVERRIDES": {
         "dbid": {"type": "integer", "minimum": 0, "maximum": 999_999_999_999_999_999},
