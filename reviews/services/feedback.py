@@ -122,8 +122,8 @@ def other_label(label: str) -> str:
 
 def _record_decision(feedback: Feedback, reviewer, *, approves: bool) -> int:
     """The reviewer's view of the flag (the label they believe is right), replacing an earlier
-    one of theirs; returns how many moderators now agree with the correction."""
-    if reviewer is not None and getattr(reviewer, "is_authenticated", False):
+    one of theirs (none without a person); returns how many moderators now agree with the correction."""
+    if reviewer is not None:
         ModerationDecision.objects.update_or_create(
             feedback=feedback, moderator=reviewer,
             defaults={"label": feedback.corrected_label if approves else other_label(feedback.corrected_label),
@@ -142,9 +142,9 @@ def feedback_decide(*, feedback: Feedback, status: str, reviewer, note: str, act
         before = locked.status
         was = {"status": before, "reviewed_by": locked.reviewed_by.get_username() if locked.reviewed_by else None,
                "note": locked.review_note}
-        approvals = _record_decision(locked, reviewer, approves=status == Feedback.Status.APPROVED)
         # The rule counts moderators; a decision without a person (none in the product) is not held to it.
-        person = reviewer is not None and getattr(reviewer, "is_authenticated", False)
+        person = reviewer if reviewer is not None and getattr(reviewer, "is_authenticated", False) else None
+        approvals = _record_decision(locked, person, approves=status == Feedback.Status.APPROVED)
         if person and status == Feedback.Status.APPROVED and approvals < conf.moderation.approvals_to_train:
             status = Feedback.Status.PENDING  # approved by fewer moderators than must agree
         locked.status = status
