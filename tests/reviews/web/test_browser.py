@@ -150,6 +150,11 @@ def test_classify_flag_and_approve_in_a_real_browser(live_server, live_model, st
     page.goto("/dashboard/")
     expect(page.locator("#pending-count")).to_have_text("0")
     expect(page.locator("#approved-count")).to_have_text("1")
+    # The confidence histogram's bar for the one prediction is drawn at its full height (a site-wide
+    # .bar rule once squashed every bar to 12 pixels).
+    bars = page.locator("svg rect.histogram-bar").all()
+    tallest = max(bars, key=lambda bar: float(bar.get_attribute("height")))
+    assert tallest.bounding_box()["height"] > 0.5 * float(tallest.get_attribute("height")) > 50
     screenshot(page, "dashboard")
 
     feedback = Feedback.objects.get()
