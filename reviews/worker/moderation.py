@@ -82,13 +82,15 @@ def _vote_counts(flags: list[Feedback]) -> dict[int, tuple[int, int]]:
     """Per flag: (other sources agreeing with its label, other sources disagreeing), among flags
     and labels on the same text that were not rejected."""
     hashes = {f.text_hash for f in flags if f.text_hash}
-    rows = list(Feedback.objects.filter(text_hash__in=hashes).exclude(status=Feedback.Status.REJECTED)
-                .values_list("pk", "text_hash", "corrected_label", "source", "reporter"))
+    by_text: dict[str, list[tuple]] = {}
+    for pk, text_hash, label, source, reporter in (
+            Feedback.objects.filter(text_hash__in=hashes).exclude(status=Feedback.Status.REJECTED)
+            .values_list("pk", "text_hash", "corrected_label", "source", "reporter")):
+        by_text.setdefault(text_hash, []).append((pk, label, source or reporter))
     counts = {}
     for f in flags:
         mine = f.source or f.reporter
-        others = {(label, source or reporter) for pk, h, label, source, reporter in rows
-                  if h == f.text_hash and pk != f.pk and (source or reporter) != mine}
+        others = {(label, who) for pk, label, who in by_text.get(f.text_hash, ()) if pk != f.pk and who != mine}
         agree = len({who for label, who in others if label == f.corrected_label})
         counts[f.pk] = (agree, len({who for label, who in others if label != f.corrected_label}))
     return counts
@@ -115,14 +117,16 @@ def triage_flags() -> int:
     version = model_version_active()
     if version is None:
         return 0
-    pending = list(Feedback.objects.filter(kind=Feedback.Kind.FLAG, status=Feedback.Status.PENDING)
-                   .select_related("prediction__review").order_by("pk"))
+    # Texts are read only for the flags the models have not scored yet, not every pass for all.
+    pending = list(Feedback.objects.filter(kind=Feedback.Kind.FLAG, status=Feedback.Status.PENDING).order_by("pk"))
     if not pending:
         return 0
     stale = [f for f in pending if f.triage.get("version") != version.id][: conf.moderation.queue_score_batch]
     if stale:
         predictor = explainer_for(version, active=True)
-        texts = [f.prediction.review.text for f in stale]
+        text_of = dict(Feedback.objects.filter(pk__in=[f.pk for f in stale])
+                       .values_list("pk", "prediction__review__text"))
+        texts = [text_of[f.pk] for f in stale]
         labels = [LABEL2ID[f.corrected_label] for f in stale]
         ngram = self_confidence(_ngram_for(version, predictor).predict_proba(texts), labels)
         served = predictor.transformer_proba(texts) if predictor.kind != "ngram" else predictor.predict_proba(texts)

@@ -74,6 +74,16 @@ def staff(django_user_model):
     return django_user_model.objects.create_user("staff", password="pw-staff-123", is_staff=True, is_superuser=True)
 
 
+def moderator(django_user_model, name):
+    """A staff account that may moderate and see flags (and nothing else), fresh from the database."""
+    from django.contrib.auth.models import Permission
+
+    user = django_user_model.objects.create_user(name, password="pw-" + name + "-123", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="moderate_feedback"),
+                              Permission.objects.get(codename="view_feedback"))
+    return django_user_model.objects.get(pk=user.pk)  # permissions are cached per instance
+
+
 @pytest.fixture
 def member(django_user_model):
     return django_user_model.objects.create_user("member", password="pw-member-123")

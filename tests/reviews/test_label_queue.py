@@ -2,7 +2,6 @@
 flagged and labelled texts left out, near-duplicates shown once; a label is a trusted correction."""
 
 import pytest
-from django.contrib.auth.models import Permission
 
 from modeling.config import LABEL2ID
 from reviews.models import AuditEvent, Feedback, QueueScore
@@ -11,6 +10,7 @@ from reviews.selectors import corrections_unused
 from reviews.services.feedback import feedback_flag
 from reviews.services.label_queue import queue_label, queue_skip
 from reviews.services.reviews import review_submit
+from tests.reviews.conftest import moderator
 from reviews.worker.moderation import score_queue
 
 pytestmark = pytest.mark.django_db
@@ -24,12 +24,6 @@ TEXTS = ["an uneven film with a few bright moments and long dull stretches betwe
 
 def submit(text, who="someone"):
     return review_submit(text=text, session_key=who)
-
-
-def moderator(django_user_model, name):
-    user = django_user_model.objects.create_user(name, password="pw-" + name + "-123", is_staff=True)
-    user.user_permissions.add(Permission.objects.get(codename="moderate_feedback"))
-    return django_user_model.objects.get(pk=user.pk)  # permissions are cached per instance
 
 
 def test_the_worker_scores_predictions_with_the_active_version_and_the_queue_is_most_uncertain_first(

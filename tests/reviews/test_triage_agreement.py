@@ -2,7 +2,6 @@
 rule, and the dashboard's monitoring of predictions and the backlog."""
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.utils.html import escape
 
 from reviews.models import Feedback, ModerationDecision
@@ -11,17 +10,11 @@ from reviews.selectors import corrections_unused
 from reviews.services.feedback import feedback_approve, feedback_flag, feedback_reject
 from reviews.services.label_queue import queue_label
 from reviews.services.reviews import review_submit
+from tests.reviews.conftest import moderator
 from reviews.worker.moderation import triage_flags
 from tests.tiny import write_aclimdb
 
 pytestmark = pytest.mark.django_db
-
-
-def moderator(django_user_model, name):
-    user = django_user_model.objects.create_user(name, password="pw-" + name + "-123", is_staff=True)
-    user.user_permissions.add(Permission.objects.get(codename="moderate_feedback"),
-                              Permission.objects.get(codename="view_feedback"))
-    return django_user_model.objects.get(pk=user.pk)
 
 
 def flag(text, who, *, label=None, ip=None):
@@ -94,14 +87,17 @@ def test_the_moderation_list_sorts_and_filters_by_triage(active_model, toy_data_
 
 def test_the_admin_list_sorts_and_filters_by_triage(active_model, toy_data_source, staff, client):
     """The admin's moderation list shows the score, sorts by it and filters by range."""
-    flag("a film worth a flag", "p1")
+    for i in range(3):
+        flag(f"a film worth a flag, number {i} of several", f"p{i}", ip=f"192.0.2.{i}")
     client.force_login(staff)
-    assert client.get("/admin/reviews/feedback/?triage=unscored").context["cl"].result_count == 1
+    assert client.get("/admin/reviews/feedback/?triage=unscored").context["cl"].result_count == 3
     triage_flags()
     page = client.get("/admin/reviews/feedback/?o=5")  # the triage column
     assert page.status_code == 200 and "triage" in page.content.decode()
+    shown = [f.triage_score for f in page.context["cl"].result_list]
+    assert shown == sorted(Feedback.objects.values_list("triage_score", flat=True))
     assert client.get("/admin/reviews/feedback/?triage=unscored").context["cl"].result_count == 0
-    f = Feedback.objects.get()
+    f = Feedback.objects.order_by("pk").first()
     detail = client.get(f"/admin/reviews/feedback/{f.pk}/change/").content.decode()
     assert escape(f.triage["reasons"][0]) in detail
 
