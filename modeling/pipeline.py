@@ -56,6 +56,7 @@ class BuildOptions:
 
     resume: bool = False  # continue from the checkpoint in work_dir
     threads: int = 0  # torch threads; 0 = torch's own choice
+    device: str = "auto"  # where training runs: auto (cuda, then mps, then cpu), cpu, cuda
     eval_splits: tuple[str, ...] = ("validation", "test")  # measured and recorded in the manifest
     # Per split, the rows measured (positions; a retrain's fixed stratified test subset); default all.
     eval_rows: dict[str, Sequence[int]] | None = None
@@ -94,7 +95,7 @@ def build_version(
     show_progress, progress = options.show_progress, options.progress
     started = time.monotonic()
     model_dir = train(config, data, work_dir=work_dir, init_from=init_from, resume=options.resume,
-                      threads=options.threads, progress=progress, show_progress=show_progress,
+                      device=options.device, threads=options.threads, progress=progress, show_progress=show_progress,
                       frozen_cache=options.frozen_cache)
     summary = training_summary(model_dir)
     if progress is not None:

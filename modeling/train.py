@@ -110,6 +110,8 @@ class _Run:
     def save_checkpoint(self, phase: _Phase) -> None:
         checkpoints.save(self.work_dir, self.model, phase.optimizer, phase.scheduler, self.state, self.config)
         self.last_checkpoint = time.monotonic()
+        # A caller may copy it elsewhere (the worker uploads it to the object store).
+        self.report(kind="checkpoint", work_dir=str(self.work_dir))
 
 
 @dataclass

@@ -352,9 +352,10 @@ class PredictionAdmin(ReadOnlyAdmin):
 
 @admin.register(TrainingRun)
 class TrainingRunAdmin(ReadOnlyAdmin):
-    list_display = ("id", "trigger", "profile", "status", "decision", "created_at", "duration_s", "model_version", "requested_by")
-    list_filter = ("status", "trigger", "decision")
-    readonly_fields = ("trigger", "profile", "requested_by", "status", "decision", "reasons", "metrics", "counts",
+    list_display = ("id", "trigger", "profile", "device", "status", "decision", "created_at", "duration_s", "model_version",
+                    "requested_by")
+    list_filter = ("status", "trigger", "decision", "device")
+    readonly_fields = ("trigger", "profile", "device", "requested_by", "status", "decision", "reasons", "metrics", "counts",
                        "correction_ids", "progress", "log", "model_version", "error", "duration_s", "claimed_by",
                        "claimed_at", "heartbeat_at", "finished_at", "attempts", "created_at")
     change_list_template = "admin/reviews/trainingrun/change_list.html"
@@ -403,7 +404,7 @@ class TrainingRunAdmin(ReadOnlyAdmin):
 
 @admin.register(WorkerHeartbeat)
 class WorkerHeartbeatAdmin(ReadOnlyAdmin):
-    list_display = ("worker_id", "hostname", "pid", "started_at", "last_seen", "doing")
+    list_display = ("worker_id", "hostname", "pid", "queues", "device", "started_at", "last_seen", "doing")
 
 
 @admin.register(AuditEvent)

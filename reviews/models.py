@@ -55,9 +55,11 @@ class ModelVersion(models.Model):
 
     @property
     def path(self) -> Path:
-        from reviews.conf import conf
+        """The version's folder on this machine: with an object store (SENTIMENT_MODEL_STORE=s3://...),
+        fetched and verified into this machine's cache first when missing there."""
+        from reviews.model_store import local_path
 
-        return Path(conf.site.model_store) / self.id
+        return local_path(self.id)
 
     def metric(self, split: str, name: str = "accuracy"):
         return (self.metrics.get(split) or {}).get(name)
@@ -319,6 +321,14 @@ class RequestedWork(models.Model):
         return self.status in (WorkStatus.PENDING, WorkStatus.RUNNING)
 
 
+class Device(models.TextChoices):
+    """Where a training run may run: any worker that takes training, or one on this device."""
+
+    ANY = "", "Any worker"
+    CPU = "cpu", "A CPU worker"
+    CUDA = "cuda", "A CUDA (GPU) worker"
+
+
 class TrainingRun(RequestedWork):
     """A request to train a model: the first model of an installation, or a retrain."""
 
@@ -335,6 +345,8 @@ class TrainingRun(RequestedWork):
 
     trigger = models.CharField(max_length=16, choices=Trigger.choices)
     profile = models.CharField(max_length=32, default="quick")
+    # Claimed only by a worker that trains on this device (SENTIMENT_WORKER_DEVICE); "" by any.
+    device = models.CharField(max_length=8, choices=Device.choices, blank=True, default=Device.ANY)
     # Every training run shares one slot: at most one is pending or running at any time.
     slot = models.CharField(max_length=16, default="training", editable=False)
     counts = models.JSONField(default=dict, blank=True, help_text="Replay reviews, corrections used, holdouts...")
@@ -355,6 +367,7 @@ class TrainingRun(RequestedWork):
         permissions = [("run_training", "Can force a retrain and promote a candidate")]
         constraints = [
             models.CheckConstraint(condition=Q(status__in=[s.value for s in WorkStatus]), name="training_run_status_valid"),
+            models.CheckConstraint(condition=Q(device__in=[d.value for d in Device]), name="training_run_device_valid"),
             models.UniqueConstraint(
                 fields=["slot"], condition=Q(status__in=["pending", "running"]), name="one_open_training_run"
             ),
@@ -385,6 +398,9 @@ class WorkerHeartbeat(models.Model):
     started_at = models.DateTimeField()
     last_seen = models.DateTimeField(db_index=True)
     doing = models.CharField(max_length=255, blank=True)
+    # What it takes (SENTIMENT_WORKER_QUEUES, comma-separated) and the device it trains on.
+    queues = models.CharField(max_length=100, blank=True)
+    device = models.CharField(max_length=8, blank=True)
 
     class Meta:
         ordering = ["-last_seen"]

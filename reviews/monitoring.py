@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.db.models import Count, Min, Q
+from django.db.models import Count, F, Min, Q
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -26,15 +26,20 @@ def monitoring_stats(*, days: int | None = None, low_confidence: float | None = 
     since = now - timedelta(days=days)
     window = Prediction.objects.filter(created_at__gte=since)
 
-    by_day_version = (window.annotate(day=TruncDate("created_at")).values("day", "model_version_id")
-                      .annotate(predictions=Count("pk", distinct=True),
-                                flags=Count("feedback", filter=Q(feedback__kind=Feedback.Kind.FLAG), distinct=True))
-                      .order_by("day"))
+    # Predictions per day and version, then flags per day and version of their predictions: two
+    # grouped counts over the window's index range, no join of predictions with flags.
+    flags_by = {(row["day"], row["version"]): row["n"] for row in
+                Feedback.objects.filter(kind=Feedback.Kind.FLAG, prediction__created_at__gte=since).order_by()
+                .values(day=TruncDate("prediction__created_at"), version=F("prediction__model_version_id"))
+                .annotate(n=Count("pk"))}
+    by_day_version = (window.annotate(day=TruncDate("created_at")).order_by().values("day", "model_version_id")
+                      .annotate(predictions=Count("pk")).order_by("day"))
     versions: dict[str, dict] = {}
     for row in by_day_version:
+        flags = flags_by.get((row["day"], row["model_version_id"]), 0)
         series = versions.setdefault(row["model_version_id"], {"id": row["model_version_id"], "days": []})
-        series["days"].append({"day": row["day"], "predictions": row["predictions"], "flags": row["flags"],
-                               "rate": row["flags"] / row["predictions"] if row["predictions"] else None})
+        series["days"].append({"day": row["day"], "predictions": row["predictions"], "flags": flags,
+                               "rate": flags / row["predictions"] if row["predictions"] else None})
     # The versions that answered most recently.
     shown = sorted(versions.values(), key=lambda v: v["days"][-1]["day"], reverse=True)[:VERSIONS_SHOWN]
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
 
 from django.db import connections
 
+from modeling import registry
 from modeling.serving import Predictor, PredictorHolder
+from reviews import model_store
 from reviews.conf import conf
 from reviews.models import ModelVersion
 
@@ -21,15 +22,20 @@ _last_check = {"at": 0.0, "version_id": None}
 
 
 def _load(version_id: str) -> Predictor:
+    """The version's predictor, from this machine's copy; with an object store, a cached copy
+    that no longer verifies (re-sealed after a key rotation, damaged) is fetched again, once."""
     serving = conf.serving
-    return Predictor(
-        Path(conf.site.model_store) / version_id,
-        key=conf.signing_key(),
-        batch_size=serving.batch_size,
-        threads=serving.threads,
-        precision=serving.precision,
-        backend=serving.backend,
-    )
+
+    def load(path) -> Predictor:
+        return Predictor(path, key=conf.signing_key(), batch_size=serving.batch_size, threads=serving.threads,
+                         precision=serving.precision, backend=serving.backend)
+
+    try:
+        return load(model_store.local_path(version_id))
+    except registry.VerificationError:
+        if model_store.remote() is None:
+            raise
+        return load(model_store.fetch_verified(version_id))
 
 
 holder = PredictorHolder(_load)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 
 from django.db import DatabaseError, connection
 from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery
@@ -33,6 +33,11 @@ def _visible_reviews(*, user=None, session_key: str = "") -> QuerySet[Review]:
     return reviews.none()
 
 
+def day_start(day: date) -> datetime:
+    """Midnight starting `day` in the site's time zone (what `__date` compares in)."""
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
 def review_list(
     *,
     user=None,
@@ -47,24 +52,26 @@ def review_list(
     """The visitor's reviews, newest first, with predictions and flags prefetched.
 
     `label` filters on the latest prediction's answer, `model_version` on any of the review's
-    predictions, `flagged` on whether any of its predictions was flagged.
+    predictions, `flagged` on whether any of its predictions was flagged. Every filter is a
+    condition on the review row (EXISTS, never a join), so no DISTINCT is needed; the days are
+    ranges of `created_at` (its index serves them); on PostgreSQL a trigram index serves `search`.
     """
     reviews = _visible_reviews(user=user, session_key=session_key)
     if label:
         latest = Prediction.objects.filter(review=OuterRef("pk")).order_by("-created_at", "-id").values("label")[:1]
         reviews = reviews.annotate(latest_label=Subquery(latest)).filter(latest_label=label)
     if model_version:
-        reviews = reviews.filter(predictions__model_version_id=model_version)
+        reviews = reviews.filter(Exists(Prediction.objects.filter(review=OuterRef("pk"), model_version_id=model_version)))
     if flagged is not None:
         has_flag = Exists(Feedback.objects.filter(prediction__review=OuterRef("pk")))
         reviews = reviews.filter(has_flag if flagged else ~has_flag)
     if search:
         reviews = reviews.filter(text__icontains=search.strip())
     if created_from:
-        reviews = reviews.filter(created_at__date__gte=created_from)
+        reviews = reviews.filter(created_at__gte=day_start(created_from))
     if created_to:
-        reviews = reviews.filter(created_at__date__lte=created_to)
-    return reviews.distinct().prefetch_related(
+        reviews = reviews.filter(created_at__lt=day_start(created_to + timedelta(days=1)))
+    return reviews.prefetch_related(
         Prefetch("predictions", queryset=Prediction.objects.select_related("model_version").prefetch_related("feedback"))
     )
 
@@ -117,18 +124,18 @@ def feedback_list(*, status: str | None = None, kind: str | None = None, order: 
 
 
 def dashboard_stats() -> dict:
-    """Pending flags, flag rate per model version, the active model, and a series over versions."""
-    versions = list(
-        ModelVersion.objects.annotate(
-            prediction_count=Count("predictions", distinct=True),
-            # Flags only: a moderator's label from the queue is no sign the model was wrong.
-            flag_count=Count("predictions__feedback", filter=Q(predictions__feedback__kind=Feedback.Kind.FLAG),
-                             distinct=True),
-        ).order_by("created_at")
-    )
+    """Pending flags, flag rate per model version, the active model, and a series over versions.
+
+    Two grouped counts (predictions per version from the version index, flags per version) and
+    one pass over the flags' statuses: no join of every prediction with every flag."""
+    versions = list(ModelVersion.objects.order_by("created_at"))
+    predictions = dict(Prediction.objects.order_by().values_list("model_version_id").annotate(n=Count("pk")))
+    # Flags only: a moderator's label from the queue is no sign the model was wrong.
+    flags = dict(Feedback.objects.filter(kind=Feedback.Kind.FLAG).order_by()
+                 .values_list("prediction__model_version_id").annotate(n=Count("pk")))
     series = []
     for v in versions:
-        rate = (v.flag_count / v.prediction_count) if v.prediction_count else None
+        made, flagged = predictions.get(v.id, 0), flags.get(v.id, 0)
         series.append(
             {
                 "id": v.id,
@@ -136,17 +143,18 @@ def dashboard_stats() -> dict:
                 "kind": v.get_kind_display(),
                 "created_at": v.created_at,
                 "test_accuracy": v.test_accuracy,
-                "predictions": v.prediction_count,
-                "flags": v.flag_count,
-                "flag_rate": rate,
+                "predictions": made,
+                "flags": flagged,
+                "flag_rate": (flagged / made) if made else None,
             }
         )
+    statuses = dict(Feedback.objects.order_by().values_list("status").annotate(n=Count("pk")))
     return {
-        "pending": Feedback.objects.filter(status=Feedback.Status.PENDING).count(),
-        "approved": Feedback.objects.filter(status=Feedback.Status.APPROVED).count(),
-        "rejected": Feedback.objects.filter(status=Feedback.Status.REJECTED).count(),
+        "pending": statuses.get(Feedback.Status.PENDING, 0),
+        "approved": statuses.get(Feedback.Status.APPROVED, 0),
+        "rejected": statuses.get(Feedback.Status.REJECTED, 0),
         "reviews": Review.objects.count(),
-        "active": model_version_active(),
+        "active": next((v for v in versions if v.status == ModelVersion.Status.ACTIVE), None),
         "versions": series,
     }
 
@@ -209,10 +217,16 @@ def system_health(*, details: bool = True) -> dict:
         report["load_error"] = holder.last_error.get(active.id)
     if not details:
         return report
+    from reviews.worker.queue import QUEUES
+
     alive = workers_alive()
+    taken = {q for w in alive for q in (w.queues.split(",") if w.queues else QUEUES)}
     report["worker"] = {
         "alive": bool(alive),
-        "workers": [{"id": w.worker_id, "last_seen": w.last_seen.isoformat(), "doing": w.doing} for w in alive],
+        "workers": [{"id": w.worker_id, "last_seen": w.last_seen.isoformat(), "doing": w.doing,
+                     "queues": w.queues.split(",") if w.queues else list(QUEUES), "device": w.device} for w in alive],
+        # Work nobody alive takes waits: say so.
+        "unserved_queues": [q for q in QUEUES if q not in taken],
     }
     report["explanations"] = explanation_queue()
     return report

@@ -145,11 +145,13 @@ def create_key_file(key_file: Path) -> str:
     return key_file.read_text().strip()
 
 
-def database_from_url(url: str, *, conn_max_age: int = 60) -> dict[str, Any]:
+def database_from_url(url: str, *, conn_max_age: int = 60, pool_size: int = 0) -> dict[str, Any]:
     """Django DATABASES['default'] for a DATABASE_URL (sqlite:///path or postgres://...).
 
     SQLite gets WAL mode and IMMEDIATE transactions so a web process and the worker can
-    write to one file without 'database is locked' errors on lock upgrades.
+    write to one file without 'database is locked' errors on lock upgrades. PostgreSQL with
+    `pool_size` gets psycopg's pool (Django's "pool" option): at most that many connections per
+    process, shared by its threads, instead of one persistent connection per thread.
     """
     try:
         config = dj_database_url.parse(url, conn_max_age=conn_max_age, conn_health_checks=True)
@@ -171,6 +173,11 @@ def database_from_url(url: str, *, conn_max_age: int = 60) -> dict[str, Any]:
             # gunicorn or a worker subprocess share the test database with them.
             # One file per test process, so two test runs on one machine never share it.
             config["TEST"] = {"NAME": str(Path(tempfile.gettempdir()) / f"sentiment-test-{os.getpid()}.sqlite3")}
-    elif engine not in {"django.db.backends.postgresql"}:
+    elif engine == "django.db.backends.postgresql":
+        if pool_size:
+            # Django refuses persistent connections beside a pool; the pool keeps them instead.
+            config["CONN_MAX_AGE"] = 0
+            config.setdefault("OPTIONS", {})["pool"] = {"min_size": 1, "max_size": pool_size, "timeout": 10}
+    else:
         raise ImproperlyConfigured(f"DATABASE_URL names an unsupported database engine: {engine}")
     return config

@@ -67,7 +67,7 @@ WSGI_APPLICATION = "sentiment_site.wsgi.application"
 ASGI_APPLICATION = "sentiment_site.asgi.application"
 
 DATABASE_URL = ENV["DATABASE_URL"]
-DATABASES = {"default": database_from_url(DATABASE_URL)}
+DATABASES = {"default": database_from_url(DATABASE_URL, pool_size=ENV["DATABASE_POOL_SIZE"])}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -5,9 +5,11 @@ from rest_framework import serializers
 from rest_framework.exceptions import NotFound
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from reviews.api.permissions import StaffPermission
+from reviews.pagination import CappedPaginator
 
 
 class JsonAlways(DefaultContentNegotiation):
@@ -18,9 +20,17 @@ class JsonAlways(DefaultContentNegotiation):
 
 
 class Pagination(PageNumberPagination):
+    """Pages whose count stops at reviews.pagination.COUNT_LIMIT (`count_capped` then true; the
+    `next` links go on while rows do): counting a million rows is what made long lists slow."""
+
     page_size = 20
     page_size_query_param = "page_size"
     max_page_size = 100
+    django_paginator_class = CappedPaginator
+
+    def get_paginated_response(self, data):
+        return Response({"count": self.page.paginator.count, "count_capped": self.page.paginator.capped,
+                         "next": self.get_next_link(), "previous": self.get_previous_link(), "results": data})
 
 
 class PageQuerySerializer(serializers.Serializer):

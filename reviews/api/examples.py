@@ -136,7 +136,7 @@ REVIEW_CREATE_EXAMPLES = [
     ),
 ]
 REVIEW_LIST_EXAMPLES = [
-    response_example("A page", {"count": 21, "next": "http://127.0.0.1:8000/api/v1/reviews?page=2", "previous": None,
+    response_example("A page", {"count": 21, "count_capped": False, "next": "http://127.0.0.1:8000/api/v1/reviews?page=2", "previous": None,
                                 "results": [REVIEW]}),
 ]
 REVIEW_DETAIL_EXAMPLES = [response_example("A flagged review", REVIEW_DETAIL)]
@@ -164,7 +164,7 @@ FEEDBACK_HIDDEN = {
     "duplicates": [{"id": 10, "corrected_label": "positive", "status": "pending"}], "conflict": True,
 }
 FEEDBACK_LIST_EXAMPLES = [
-    response_example("Pending flags", {"count": 2, "next": None, "previous": None,
+    response_example("Pending flags", {"count": 2, "count_capped": False, "next": None, "previous": None,
                                        "results": [FEEDBACK, FEEDBACK_HIDDEN]},
                      description="The second flag's text holds a right-to-left override and a zero-width space "
                                  "(model_text writes them out), and another flag corrected the same text to the "
@@ -202,11 +202,15 @@ HEALTH_EXAMPLES = [
     response_example("Healthy", {"status": "ok", "database": True, "active_version": VERSION,
                                  "loaded_version": VERSION, "active_loaded": True, "pid": 4242, "load_error": None,
                                  "worker": {"alive": True, "workers": [{"id": "host:4300:1a2b3c",
-                                            "last_seen": "2026-11-29T12:00:05Z", "doing": ""}]}},
+                                            "last_seen": "2026-11-29T12:00:05Z", "doing": "",
+                                            "queues": ["training", "explanations", "maintenance"], "device": "cpu"}],
+                                            "unserved_queues": []}},
                      description="As staff (session or token) see it."),
     response_example("Before the first request", {"status": "ok", "database": True, "active_version": VERSION,
                                                   "loaded_version": None, "active_loaded": False, "pid": 4242,
-                                                  "load_error": None, "worker": {"alive": False, "workers": []}},
+                                                  "load_error": None, "worker": {"alive": False, "workers": [],
+                                                                                "unserved_queues": ["training", "explanations",
+                                                                                                    "maintenance"]}},
                      description="Processes load the model on first use."),
     response_example("Database down", {"status": "error", "database": False, "active_version": None,
                                        "loaded_version": VERSION, "active_loaded": False, "pid": 4242,
@@ -229,7 +233,7 @@ EXPLANATION_EXAMPLES = [
     response_example("Done", EXPLANATION),
 ]
 TRAINING_RUN = {
-    "id": 5, "trigger": "manual", "profile": "retrain", "status": "done", "requested_by": "admin",
+    "id": 5, "trigger": "manual", "profile": "retrain", "device": "", "status": "done", "requested_by": "admin",
     "created_at": EARLIER, "finished_at": NOW, "duration_s": 412.0,
     "progress": {"kind": "done", "version": VERSION, "test_accuracy": 0.881},
     "counts": {"replay": 2000, "corrections_used": 96, "oversample": 4, "feedback_rows": 384, "feedback_share": 0.161,
@@ -247,5 +251,5 @@ TRAINING_RUN_EXAMPLES = [
     response_example("Promoted", TRAINING_RUN),
 ]
 TRAINING_RUN_LIST_EXAMPLES = [
-    response_example("One run", {"count": 1, "next": None, "previous": None, "results": [TRAINING_RUN]}),
+    response_example("One run", {"count": 1, "count_capped": False, "next": None, "previous": None, "results": [TRAINING_RUN]}),
 ]

@@ -17,12 +17,16 @@ class HealthWorkerSerializer(serializers.Serializer):
         id = serializers.CharField()
         last_seen = serializers.DateTimeField()
         doing = serializers.CharField(allow_blank=True)
+        queues = serializers.ListField(child=serializers.CharField(), help_text="The work it takes.")
+        device = serializers.CharField(allow_blank=True, help_text="cpu or cuda: where it trains (empty: no training).")
 
         class Meta:
             ref_name = "HealthWorkerEntry"
 
     alive = serializers.BooleanField(help_text="A worker wrote its heartbeat recently.")
     workers = WorkerSerializer(many=True)
+    unserved_queues = serializers.ListField(child=serializers.CharField(),
+                                            help_text="Queues no live worker takes: that work waits.")
 
     class Meta:
         ref_name = "HealthWorker"

@@ -17,6 +17,8 @@ class TrainingRunOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     trigger = serializers.CharField()
     profile = serializers.CharField()
+    device = serializers.CharField(allow_blank=True, help_text="cpu or cuda: only a worker training there claims it; "
+                                                               "empty: any worker that takes training.")
     status = serializers.CharField(help_text="pending, running, done or failed.")
     requested_by = serializers.CharField(source="requested_by.username", allow_null=True)
     created_at = serializers.DateTimeField()
@@ -40,6 +42,14 @@ class TrainingRunOutputSerializer(serializers.Serializer):
 class TrainingRunListCreateApi(ApiView):
     required_permissions = {"GET": ["reviews.view_trainingrun"], "POST": ["reviews.run_training"]}
 
+    class InputSerializer(serializers.Serializer):
+        device = serializers.ChoiceField(choices=["cpu", "cuda"], required=False,
+                                         help_text="Run it only on a worker that trains on this device "
+                                                   "(SENTIMENT_WORKER_DEVICE); default: any worker that takes training.")
+
+        class Meta:
+            ref_name = "TrainingRunRequest"
+
     @extend_schema(
         operation_id="training_runs_list",
         summary="Training runs, newest first (staff)",
@@ -56,14 +66,17 @@ class TrainingRunListCreateApi(ApiView):
         operation_id="training_runs_create",
         summary="Force a retrain now (staff)",
         description="Queues a retrain on IMDb replay plus approved corrections for the worker (202). When a "
-                    "training run is already pending or running, that one is returned (200): one run at a time.",
-        request=None,
-        responses={202: TrainingRunOutputSerializer, 200: TrainingRunOutputSerializer, **docs.errors(*docs.ANY)},
+                    "training run is already pending or running, that one is returned (200): one run at a time. "
+                    "The body may ask for a device; an empty body leaves it to any worker that takes training.",
+        request=InputSerializer,
+        responses={202: TrainingRunOutputSerializer, 200: TrainingRunOutputSerializer, **docs.errors(*docs.WRITE)},
         examples=docs.TRAINING_RUN_EXAMPLES,
         tags=["training"],
     )
     def post(self, request):
-        run, created = training_run_request(trigger=TrainingRun.Trigger.MANUAL, user=request.user)
+        data = validated(self.InputSerializer, request.data or {})
+        run, created = training_run_request(trigger=TrainingRun.Trigger.MANUAL, user=request.user,
+                                            device=data.get("device", ""))
         return Response(TrainingRunOutputSerializer(run).data, status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
 
 

@@ -57,7 +57,7 @@ class Setting:
     name: str
     group: str
     field: str
-    kind: str  # str, bool, auto_bool, int, float, choice, list, networks, int_list, path, rate
+    kind: str  # str, bool, auto_bool, int, float, choice, list, networks, int_list, path, store, rate
     default: Any
     help: str
     minimum: int | None = None
@@ -91,7 +91,9 @@ class Setting:
                 # FutureWarning: shown by default (a DeprecationWarning is hidden outside tests).
                 warnings.warn(f"{old} is deprecated; set {name} instead", FutureWarning, stacklevel=2)
                 name = old
-        if self.kind == "path":
+        if self.kind == "store" and os.environ.get(name, "").startswith("s3://"):
+            return os.environ[name]  # an object store, not a folder
+        if self.kind in ("path", "store"):
             default = (var_dir / self.default) if self.under_var else (base / self.default)
             return env.env_path(name, default, base=base)
         if self.kind == "bool":
@@ -154,9 +156,17 @@ SETTINGS: tuple[Setting, ...] = (
        attr="SESSION_COOKIE_SECURE"),
     _s("DATABASE_URL", "site", "database_url", "str", "sqlite:///var/db.sqlite3",
        "SQLite file (WAL mode) by default; PostgreSQL: postgresql://user:password@host:5432/dbname."),
+    _s("DATABASE_POOL_SIZE", "site", "database_pool_size", "int", 0,
+       "PostgreSQL: connections per process in psycopg's pool (0 = no pool, one kept per thread).", minimum=0),
     _s("SENTIMENT_VAR_DIR", "site", "var_dir", "path", DEFAULT_VAR_DIR,
        "Installation data: SQLite file, model store, caches, development secret key.", attr="VAR_DIR"),
-    _s("SENTIMENT_MODEL_STORE", "site", "model_store", "path", "models", "Folder of model versions.", under_var=True),
+    _s("SENTIMENT_MODEL_STORE", "site", "model_store", "store", "models",
+       "Folder of model versions, or s3://bucket/prefix: an S3-compatible store every machine shares.", under_var=True),
+    _s("SENTIMENT_MODEL_CACHE", "site", "model_cache", "path", "model-cache",
+       "With an object store: this machine's verified copies of the versions it serves.", under_var=True),
+    _s("SENTIMENT_S3_ENDPOINT_URL", "site", "s3_endpoint_url", "str", "",
+       "The object store's address when it is not AWS (MinIO, SeaweedFS...); credentials as boto3 reads them."),
+    _s("SENTIMENT_S3_REGION", "site", "s3_region", "str", "", "The object store's region (empty: boto3's default)."),
     _s("SENTIMENT_MODEL_SIGNING_KEY", "site", "model_signing_key", "str", "",
        "Key that seals model versions (HMAC); empty = derived from the secret key. Same on every machine."),
     _s("SENTIMENT_CACHE_DIR", "site", "cache_dir", "path", "cache",
@@ -213,6 +223,11 @@ SETTINGS: tuple[Setting, ...] = (
        "Training lease length (renewed while training).", minimum=5),
     _s("SENTIMENT_WORKER_ALIVE_SECONDS", "worker", "alive_seconds", "int", 30,
        "A worker not seen for this long is shown as down.", minimum=5),
+    _s("SENTIMENT_WORKER_QUEUES", "worker", "queues", "list", ("training", "explanations", "maintenance"),
+       "The work a worker takes (runworker --queues): training, explanations, maintenance."),
+    _s("SENTIMENT_WORKER_DEVICE", "worker", "device", "choice", "auto",
+       "The device this worker trains on: auto (cuda where torch sees one, else cpu), cpu or cuda.",
+       choices=("auto", "cpu", "cuda")),
     _s("SENTIMENT_RETENTION_DAYS", "worker", "retention_days", "int", 0,
        "Reviews older are deleted daily, except those an approved or pending flag keeps; 0 = keep all.", minimum=0),
     # --- Explanations (LIME)
@@ -245,6 +260,9 @@ SETTINGS: tuple[Setting, ...] = (
     # --- The feedback loop
     _s("SENTIMENT_RETRAIN_CRON", "retrain", "cron", "str", "0 3 * * *",
        "When the worker checks for enough new corrections (cron, UTC)."),
+    _s("SENTIMENT_RETRAIN_DEVICE", "retrain", "device", "choice", "any",
+       "The device a scheduled retrain asks for: any worker, or only one that trains on cpu or cuda.",
+       choices=("any", "cpu", "cuda")),
     _s("SENTIMENT_RETRAIN_MIN_CORRECTIONS", "retrain", "min_corrections", "int", 20,
        "Approved, unused corrections needed for a scheduled retrain.", minimum=1),
     _from(MixConfig, "SENTIMENT_RETRAIN_REPLAY_SIZE", "retrain", "replay_size", "int",

@@ -10,6 +10,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from modeling import registry
+from modeling.object_store import NotInStore, StoreUnavailable
+from reviews import model_store
 from reviews.conf import conf
 from reviews.models import ModelVersion
 from reviews.services.audit import audit_record
@@ -17,37 +19,45 @@ from reviews.services.audit import audit_record
 log = logging.getLogger(__name__)
 
 
-@transaction.atomic
 def model_version_register(*, version_id: str, profile: str = "") -> ModelVersion:
     """Give a registry version its row (the only way a version gets one). The version is
-    verified first; when no version is active, the first verified one becomes active."""
+    verified first and, with an object store, uploaded whole before it is registered (so every
+    machine can fetch what the database names); when no version is active, the first verified one
+    becomes active."""
     try:
-        version = registry.load(conf.site.model_store, version_id, key=conf.signing_key())
+        version = registry.load(model_store.local_root(), version_id, key=conf.signing_key())
+        model_store.publish(version.id)  # outside the transaction: an upload may take a while
     except registry.RegistryError as exc:
         raise ValidationError(f"model version {version_id} cannot be registered: {exc}") from exc
     manifest = version.manifest
-    row, _ = ModelVersion.objects.update_or_create(
-        id=version.id,
-        defaults={
-            "kind": manifest.get("kind", ModelVersion.Kind.TRANSFORMER),
-            "base_model": manifest.get("base_model", ""),
-            "profile": profile or manifest.get("profile", ""),
-            "metrics": manifest.get("metrics", {}),
-            "data": manifest.get("data", {}),
-            "train_config": manifest.get("train_config", {}),
-            "created_at": datetime.fromisoformat(manifest["created_at"]),
-        },
-    )
-    if not ModelVersion.objects.select_for_update().filter(status=ModelVersion.Status.ACTIVE).exists():
-        row = model_version_activate(version=row, user=None)
-    return row
+    with transaction.atomic():
+        row, _ = ModelVersion.objects.update_or_create(
+            id=version.id,
+            defaults={
+                "kind": manifest.get("kind", ModelVersion.Kind.TRANSFORMER),
+                "base_model": manifest.get("base_model", ""),
+                "profile": profile or manifest.get("profile", ""),
+                "metrics": manifest.get("metrics", {}),
+                "data": manifest.get("data", {}),
+                "train_config": manifest.get("train_config", {}),
+                "created_at": datetime.fromisoformat(manifest["created_at"]),
+            },
+        )
+        if not ModelVersion.objects.select_for_update().filter(status=ModelVersion.Status.ACTIVE).exists():
+            row = model_version_activate(version=row, user=None)
+        return row
 
 
 def model_version_verify(*, version: ModelVersion) -> None:
-    """Check a version's files before it may serve; one that fails is marked rejected (for good:
-    not in the caller's transaction) and a ValidationError says why."""
+    """Check a version before it may serve: with an object store, that the store has it whole
+    and that the copy fetched from it verifies; otherwise the local folder. One that fails
+    verification is marked rejected (for good: not in the caller's transaction); one the store
+    lacks or cannot be asked about now (unreachable) is refused, not rejected. A ValidationError
+    says why."""
     try:
-        registry.verify(version.path, key=conf.signing_key())
+        model_store.check_in_store(version.id)
+    except (StoreUnavailable, NotInStore) as exc:
+        raise ValidationError(f"model version {version.id} was not activated: {exc}") from exc
     except registry.RegistryError as exc:
         ModelVersion.objects.filter(pk=version.pk).update(status=ModelVersion.Status.REJECTED, status_reason=str(exc))
         raise ValidationError(f"model version {version.id} failed verification and was not activated: {exc}") from exc

@@ -39,18 +39,19 @@ class TrainingOutcome:
     progress: dict = field(default_factory=dict)
 
 
-def training_run_request(*, trigger: str, user=None, profile: str = "retrain") -> tuple[TrainingRun, bool]:
-    """Queue a training run; when one is already pending or running, that one is returned
+def training_run_request(*, trigger: str, user=None, profile: str = "retrain", device: str = "") -> tuple[TrainingRun, bool]:
+    """Queue a training run, for any worker that takes training or (`device` "cpu" or "cuda")
+    only one that trains there; when one is already pending or running, that one is returned
     (two triggers at once make exactly one run). Returns (run, created)."""
     open_run = TrainingRun.objects.filter(status__in=OPEN).first()
     if open_run is not None:
         return open_run, False
     try:
         with transaction.atomic():
-            run = TrainingRun.objects.create(trigger=trigger, profile=profile, requested_by=user)
+            run = TrainingRun.objects.create(trigger=trigger, profile=profile, requested_by=user, device=device)
             if user is not None:
                 audit_record(action="training_run.request", actor=user, object_type="training_run", object_id=run.pk,
-                             after={"trigger": trigger, "profile": profile})
+                             after={"trigger": trigger, "profile": profile, **({"device": device} if device else {})})
             return run, True
     except IntegrityError:
         # Another trigger won the one open slot a moment ago.

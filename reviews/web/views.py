@@ -4,7 +4,6 @@ from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -13,6 +12,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from reviews import monitoring, ratelimit, selectors
 from reviews.moderation import MEASURES, label_queue, label_queue_size, moderator_agreement
 from reviews.models import ModelVersion, WorkStatus
+from reviews.pagination import CappedPaginator
 from reviews.services.explanations import ExplanationQueueFull, explanation_request
 from reviews.services.feedback import feedback_flag
 from reviews.services.label_queue import SKIP, queue_label, queue_skip
@@ -133,7 +133,7 @@ def history(request):
     who = visitor(request)
     filters = HistoryFilterForm(request.GET or None)
     reviews = selectors.review_list(**who.scope(), **filters.filters())
-    page = Paginator(reviews, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = CappedPaginator(reviews, PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
     return render(request, "reviews/history.html", {"page": page, "filters": filters, "query": query.urlencode()})

@@ -27,8 +27,34 @@ from reviews.models import Lease, RequestedWork, WorkerHeartbeat, WorkStatus
 log = logging.getLogger(__name__)
 
 
+# Each kind of work, and what a worker with that queue does (reviews.worker.scheduler).
+QUEUES = ("training", "explanations", "maintenance")
+
+
 def new_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def parse_queues(names) -> tuple[str, ...]:
+    """The queues named (a comma-separated string or a list), checked, in QUEUES order."""
+    if isinstance(names, str):
+        names = names.split(",")
+    chosen = {name.strip() for name in names if name.strip()}
+    unknown = chosen - set(QUEUES)
+    if unknown:
+        raise ValueError(f"unknown queue(s): {', '.join(sorted(unknown))}; the queues are {', '.join(QUEUES)}")
+    if not chosen:
+        raise ValueError(f"a worker takes at least one queue of {', '.join(QUEUES)}")
+    return tuple(q for q in QUEUES if q in chosen)
+
+
+def training_device(setting: str) -> str:
+    """The device a worker trains on: "cpu" or "cuda" (SENTIMENT_WORKER_DEVICE; auto asks torch)."""
+    if setting in ("cpu", "cuda"):
+        return setting
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 # --- claiming -------------------------------------------------------------------------------
@@ -159,12 +185,12 @@ def drain(model, handle: Callable[[], int | None], *, stop: threading.Event | No
     return done
 
 
-def heartbeat(*, worker_id: str, started_at, doing: str = "") -> None:
-    """This worker's presence row (the site shows who is alive)."""
+def heartbeat(*, worker_id: str, started_at, doing: str = "", queues=QUEUES, device: str = "") -> None:
+    """This worker's presence row (the site shows who is alive and what it takes)."""
     WorkerHeartbeat.objects.update_or_create(
         worker_id=worker_id,
         defaults={"hostname": socket.gethostname(), "pid": os.getpid(), "started_at": started_at,
-                  "last_seen": timezone.now(), "doing": doing[:255]},
+                  "last_seen": timezone.now(), "doing": doing[:255], "queues": ",".join(queues), "device": device},
     )
 
 

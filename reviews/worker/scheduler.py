@@ -1,10 +1,15 @@
 """The worker's schedule (APScheduler, in the worker process only, never in web processes).
 
-Each job has its own thread, so a long training run does not hold up quick requested work:
-heartbeat every 5 s, training runs every 5 s, explanations every second (people wait on a page),
-the active explainer prepared every 30 s, the "Needs a label" queue and the pending flags' triage
-scored every 30 s, the retrain check on SENTIMENT_RETRAIN_CRON, and the
-retention job daily (expired sessions and rate counters, reviews past SENTIMENT_RETENTION_DAYS).
+Each job has its own thread, so a long training run does not hold up quick requested work. A
+worker takes the queues it is given (SENTIMENT_WORKER_QUEUES, `runworker --queues`), each a set
+of jobs; the heartbeat (every 5 s) runs on every worker:
+
+- training: training runs every 5 s, those that ask for no device or for this worker's;
+- explanations: requested explanations every second (people wait on a page), the active
+  explainer prepared every 30 s;
+- maintenance: the "Needs a label" queue and the pending flags' triage scored every 30 s, the
+  retrain check on SENTIMENT_RETRAIN_CRON, and the retention job daily (expired sessions and rate
+  counters, reviews past SENTIMENT_RETENTION_DAYS).
 """
 
 from __future__ import annotations
@@ -57,20 +62,28 @@ def scheduled(job):
     return run
 
 
-def run_once(*, worker_id: str, started_at, stop: threading.Event) -> tuple[int, int]:
-    """Everything pending now, then return: (training runs, explanations) handled."""
-    queue.heartbeat(worker_id=worker_id, started_at=started_at, doing="once")
-    explained = explanations.process_explanations(worker_id=worker_id, stop=stop)
-    done = training.process_training_runs(worker_id=worker_id, stop=stop)
-    explained += explanations.process_explanations(worker_id=worker_id, stop=stop)
-    moderation.score_queue()
-    moderation.triage_flags()
+def run_once(*, worker_id: str, started_at, stop: threading.Event, queues=queue.QUEUES,
+             device: str = "") -> tuple[int, int]:
+    """Everything pending now on these queues, then return: (training runs, explanations) handled."""
+    queue.heartbeat(worker_id=worker_id, started_at=started_at, doing="once", queues=queues, device=device)
+    done = explained = 0
+    if "explanations" in queues:
+        explained += explanations.process_explanations(worker_id=worker_id, stop=stop)
+    if "training" in queues:
+        done = training.process_training_runs(worker_id=worker_id, stop=stop, device=device or None)
+    if "explanations" in queues:
+        explained += explanations.process_explanations(worker_id=worker_id, stop=stop)
+    if "maintenance" in queues:
+        moderation.score_queue()
+        moderation.triage_flags()
     return done, explained
 
 
 def clean_store() -> None:
     """Temporary folders left in the model store by a save that was killed midway."""
-    for path in registry.remove_stale_temporaries(conf.site.model_store):
+    from reviews.model_store import local_root
+
+    for path in registry.remove_stale_temporaries(local_root()):
         log.info("removed %s, left by an interrupted save", path)
 
 
@@ -83,8 +96,8 @@ def retention() -> str:
     return ", ".join(f"{count} {names[kind]}" for kind, count in done.items() if count)
 
 
-def build(*, worker_id: str, started_at, stop: threading.Event):
-    """The scheduler with every job added, and its executor (to wait for running jobs)."""
+def build(*, worker_id: str, started_at, stop: threading.Event, queues=queue.QUEUES, device: str = ""):
+    """The scheduler with the jobs of `queues` added, and its executor (to wait for running jobs)."""
     from apscheduler.executors.pool import ThreadPoolExecutor
     from apscheduler.schedulers.blocking import BlockingScheduler
     from apscheduler.triggers.cron import CronTrigger
@@ -98,15 +111,18 @@ def build(*, worker_id: str, started_at, stop: threading.Event):
         scheduler.add_job(scheduled(job), "interval", seconds=seconds, id=job_id, next_run_time=now,
                           kwargs=kwargs, **common)
 
-    every(5, queue.heartbeat, "heartbeat", worker_id=worker_id, started_at=started_at)
-    every(5, training.process_training_runs, "training-runs", worker_id=worker_id, stop=stop)
-    every(1, explanations.process_explanations, "explanations", worker_id=worker_id, stop=stop)
-    every(30, explanations.prepare_explainer, "explainer")
-    every(30, moderation.score_queue, "label-queue")
-    every(30, moderation.triage_flags, "triage")
-    # Daily, first a minute after the start (a worker restarted every day still runs it).
-    scheduler.add_job(scheduled(retention), "interval", days=1, id="retention",
-                      next_run_time=now + timedelta(minutes=1), **common)
-    scheduler.add_job(scheduled(training.maybe_schedule_retrain),
-                      CronTrigger.from_crontab(conf.retrain.cron, timezone="UTC"), id="retrain-check", **common)
+    every(5, queue.heartbeat, "heartbeat", worker_id=worker_id, started_at=started_at, queues=queues, device=device)
+    if "training" in queues:
+        every(5, training.process_training_runs, "training-runs", worker_id=worker_id, stop=stop, device=device or None)
+    if "explanations" in queues:
+        every(1, explanations.process_explanations, "explanations", worker_id=worker_id, stop=stop)
+        every(30, explanations.prepare_explainer, "explainer")
+    if "maintenance" in queues:
+        every(30, moderation.score_queue, "label-queue")
+        every(30, moderation.triage_flags, "triage")
+        # Daily, first a minute after the start (a worker restarted every day still runs it).
+        scheduler.add_job(scheduled(retention), "interval", days=1, id="retention",
+                          next_run_time=now + timedelta(minutes=1), **common)
+        scheduler.add_job(scheduled(training.maybe_schedule_retrain),
+                          CronTrigger.from_crontab(conf.retrain.cron, timezone="UTC"), id="retrain-check", **common)
     return scheduler, executor

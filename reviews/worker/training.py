@@ -25,15 +25,18 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+from django.db.models import Q
+
 from modeling import registry
 from modeling.config import NGRAM, PROFILES, TrainConfig
 from modeling.ngram import NgramModel
+from modeling.object_store import StoreUnavailable
 from modeling.pipeline import BuildOptions, DataOrigin, build_ngram_version, build_version
 from modeling.train import TrainingInterrupted
-from reviews import selectors
+from reviews import model_store, selectors
 from reviews.conf import conf
 from reviews.data import load
-from reviews.models import ModelVersion, TrainingRun
+from reviews.models import Device, ModelVersion, TrainingRun
 from reviews.services.model_versions import model_version_register
 from reviews.services.training import (
     TrainingOutcome,
@@ -97,9 +100,10 @@ def train_and_register(
     companion: NgramModel | None = None,
     eval_rows=None,
     data=None,
+    device: str = "auto",
 ):
     """Train a version on the installation's data into its store, and register it (what
-    `manage.py train` and a first run do). Returns the registry version and its row.
+    `manage.py train` and a first run do), on `device`. Returns the registry version and its row.
     `companion`: an n-gram model fitted already, served with it (modeling.pipeline.build_version);
     `eval_rows`: measure it on these test rows alone (the gate's sample), not on validation and test;
     `data`: the source's splits, when the caller has loaded them already."""
@@ -109,10 +113,10 @@ def train_and_register(
     data = data if data is not None else load_training_data(source)
     version = build_version(
         config, data, DataOrigin(source, conf.data.seed),
-        store=conf.site.model_store, key=conf.signing_key(), work_dir=work_dir or work_dir_for(profile),
+        store=model_store.local_root(), key=conf.signing_key(), work_dir=work_dir or work_dir_for(profile),
         init_from=init_from, companion=companion,
         extra_manifest={"profile": profile},
-        options=_build_options(resume=resume, progress=progress, show_progress=show_progress,
+        options=_build_options(resume=resume, progress=progress, show_progress=show_progress, device=device,
                                **({"eval_splits": ("test",), "eval_rows": {"test": eval_rows}} if eval_rows is not None else {})),
     )
     row = model_version_register(version_id=version.id, profile=profile) if register else None
@@ -130,19 +134,22 @@ def load_training_data(source: str):
 # --- claiming and running -------------------------------------------------------------------
 
 
-def process_training_runs(*, worker_id: str, stop: threading.Event | None = None) -> int:
-    """Claim and run pending training runs (one at a time: the lease) until none is left."""
+def process_training_runs(*, worker_id: str, stop: threading.Event | None = None, device: str | None = None) -> int:
+    """Claim and run pending training runs (one at a time: the lease) until none is left: those
+    that ask for no device or for `device`, this worker's (default: SENTIMENT_WORKER_DEVICE)."""
+    device = device or queue.training_device(conf.worker.device)
+    takes = Q(device=Device.ANY) | Q(device=device)
 
     def handle():
-        run = queue.claim_next(TrainingRun, worker_id=worker_id)
-        if run is None or not run_training(run, worker_id=worker_id, stop=stop):
+        run = queue.claim_next(TrainingRun, worker_id=worker_id, filters=takes)
+        if run is None or not run_training(run, worker_id=worker_id, stop=stop, device=device):
             return None  # nothing to do, or it could not run now (lease held, interrupted)
         return 1
 
     return queue.drain(TrainingRun, handle, stop=stop)
 
 
-def run_training(run: TrainingRun, *, worker_id: str, stop: threading.Event | None = None) -> bool:
+def run_training(run: TrainingRun, *, worker_id: str, stop: threading.Event | None = None, device: str = "auto") -> bool:
     """Do a claimed run under the training lease; True if it came to an end (done or failed).
 
     An interrupted run (the worker stopping, or its claim lost) goes back to pending and resumes
@@ -153,17 +160,26 @@ def run_training(run: TrainingRun, *, worker_id: str, stop: threading.Event | No
         holder = queue.lease_holder(TRAINING_LEASE)
         queue.release(run, delay=timedelta(seconds=30), reason=f"waiting for the training lease ({holder})")
         return False
+    name = f"run-{run.pk}"
     try:
         with queue.keep_alive(run, lease=TRAINING_LEASE, holder=worker_id, lease_ttl=ttl) as lost:
             try:
-                outcome = execute(run, progress=_reporter(run, stop=stop, lost=lost))
+                # Begun by a worker elsewhere (killed, or stopped): continue from its stored checkpoint.
+                model_store.checkpoint_restore(name, work_dir_for(name))
+            except StoreUnavailable as exc:
+                queue.release(run, delay=timedelta(seconds=60), reason=f"the object store cannot be reached: {exc}")
+                return False
+            try:
+                outcome = execute(run, progress=_reporter(run, stop=stop, lost=lost, checkpoint_name=name), device=device)
             except TrainingInterrupted as exc:
                 queue.release(run, delay=timedelta(seconds=0), reason=f"interrupted: {exc}")
                 return False
             except Exception as exc:
                 log.exception("training run %s failed", run.pk)
                 training_run_fail(run=run, error=queue.error_text(exc))
+                _discard_checkpoint(name)
                 return True
+            _discard_checkpoint(name)
             reached("complete", outcome=outcome)
             try:
                 completed = training_run_complete(run=run, outcome=outcome)
@@ -180,12 +196,29 @@ def run_training(run: TrainingRun, *, worker_id: str, stop: threading.Event | No
         queue.lease_release(TRAINING_LEASE, holder=worker_id)
 
 
-def _reporter(run: TrainingRun, *, stop: threading.Event | None, lost: threading.Event):
-    """The progress callback training calls: it stores progress every few seconds and stops the
-    training when the worker stops or the claim is lost."""
+def _discard_checkpoint(name: str) -> None:
+    """The ended run's stored checkpoint is not needed any more (a store that cannot be reached
+    now keeps it: harmless, it is never resumed)."""
+    try:
+        model_store.checkpoint_discard(name)
+    except StoreUnavailable as exc:
+        log.warning("training %s: its stored checkpoint was not deleted: %s", name, exc)
+
+
+def _reporter(run: TrainingRun, *, stop: threading.Event | None, lost: threading.Event, checkpoint_name: str = ""):
+    """The progress callback training calls: it stores progress every few seconds, uploads each
+    checkpoint to the object store (when there is one, so another worker can resume the run), and
+    stops the training when the worker stops or the claim is lost."""
     last = {"at": 0.0}
 
     def progress(event: dict) -> None:
+        if event.get("kind") == "checkpoint":
+            try:
+                model_store.checkpoint_save(checkpoint_name or f"run-{run.pk}", Path(event["work_dir"]))
+            except StoreUnavailable as exc:
+                log.warning("training run %s: checkpoint not uploaded (training goes on): %s", run.pk, exc)
+            reached("checkpoint", **event)
+            return
         if event.get("kind") == "step":
             reached("step", **event)
         if lost.is_set():
@@ -200,14 +233,16 @@ def _reporter(run: TrainingRun, *, stop: threading.Event | None, lost: threading
     return progress
 
 
-def execute(run: TrainingRun, *, progress) -> TrainingOutcome:
-    """The run's stages; raises when it cannot run (the run is then marked failed)."""
+def execute(run: TrainingRun, *, progress, device: str = "auto") -> TrainingOutcome:
+    """The run's stages on `device` (the run's own when it asks for one); raises when it cannot
+    run (the run is then marked failed)."""
+    device = run.device or device
     if run.trigger == TrainingRun.Trigger.FIRST_RUN:
-        return first_model(run, progress=progress)
-    return retrain(run, progress=progress)
+        return first_model(run, progress=progress, device=device)
+    return retrain(run, progress=progress, device=device)
 
 
-def first_model(run: TrainingRun, *, progress) -> TrainingOutcome:
+def first_model(run: TrainingRun, *, progress, device: str = "auto") -> TrainingOutcome:
     """An installation's first models: the n-gram model, fitted in seconds and active as soon as
     it is registered, then the first transformer (run.profile), served averaged with that n-gram
     model, measured on the gate's test sample and compared there with the n-gram model, which it
@@ -225,7 +260,7 @@ def first_model(run: TrainingRun, *, progress) -> TrainingOutcome:
     rows = stratified_subset(test["label"], conf.gate_config().test_size, seed=conf.data.seed)
     version, row = train_and_register(config, profile=run.profile, work_dir=work_dir_for(f"run-{run.pk}"),
                                       resume=True, progress=progress, companion=companion, eval_rows=rows,
-                                      data=data)
+                                      data=data, device=device)
     active = selectors.model_version_active()
     metrics = {"candidate": {"test": version.metrics.get("test")}}
     if active is None or active.id == row.id:
@@ -289,7 +324,7 @@ def instant_model(run: TrainingRun, data, *, progress) -> ModelVersion:
     source = conf.data.source
     version = build_ngram_version(
         data, DataOrigin(source, conf.data.seed),
-        store=conf.site.model_store, key=conf.signing_key(), work_dir=work_dir_for(f"run-{run.pk}-ngram"),
+        store=model_store.local_root(), key=conf.signing_key(), work_dir=work_dir_for(f"run-{run.pk}-ngram"),
         extra_manifest={"profile": NGRAM, "training_run": run.pk},
         options=_build_options(progress=progress, show_progress=False),
     )
@@ -327,14 +362,14 @@ class Mixed:
     phrases: list = ()  # modeling.triggers.Phrase
 
 
-def retrain(run: TrainingRun, *, progress) -> TrainingOutcome:
+def retrain(run: TrainingRun, *, progress, device: str = "auto") -> TrainingOutcome:
     """Train a candidate from the active model on replay + corrections, gate it, decide."""
     started = time.monotonic()
     loaded = load_stage()
     reached("load")
     mixed = mix_stage(run, loaded)
     reached("mix", counts=mixed.counts)
-    candidate, version = train_stage(run, loaded, mixed, progress=progress)
+    candidate, version = train_stage(run, loaded, mixed, progress=progress, device=device)
     reached("train", version=version.id)
     evaluated = evaluate_stage(candidate, loaded.active, mixed, loaded)
     reached("evaluate", checks=evaluated.checks)
@@ -407,8 +442,8 @@ def _parent_config(active: ModelVersion) -> TrainConfig:
     return TrainConfig.from_dict(active.train_config) if active.train_config else TrainConfig()
 
 
-def train_stage(run: TrainingRun, loaded: Loaded, mixed: Mixed, *, progress):
-    """Fine-tune the candidate and register it (as a candidate: the active model is unchanged)."""
+def train_stage(run: TrainingRun, loaded: Loaded, mixed: Mixed, *, progress, device: str = "auto"):
+    """Fine-tune the candidate on `device` and register it (as a candidate: the active model is unchanged)."""
     from datasets import DatasetDict
 
     from modeling.retrain import retrain_config
@@ -418,7 +453,7 @@ def train_stage(run: TrainingRun, loaded: Loaded, mixed: Mixed, *, progress):
     if loaded.active.kind == NGRAM:
         # An n-gram model is refitted on every training review plus the corrections, in seconds.
         version = build_ngram_version(
-            data, DataOrigin(loaded.source, loaded.seed), store=conf.site.model_store, key=conf.signing_key(),
+            data, DataOrigin(loaded.source, loaded.seed), store=model_store.local_root(), key=conf.signing_key(),
             work_dir=work_dir_for(f"run-{run.pk}"), fit_on=mixed.ngram_data,
             config=NgramModel.load(loaded.active.path).config, extra_manifest=extra_manifest,
             options=_build_options(progress=progress, show_progress=False, eval_splits=("test",),
@@ -431,14 +466,14 @@ def train_stage(run: TrainingRun, loaded: Loaded, mixed: Mixed, *, progress):
         config,
         DatasetDict({"train": mixed.train, "validation": data["validation"], "test": data["test"]}),
         DataOrigin(loaded.source, loaded.seed),
-        store=conf.site.model_store,
+        store=model_store.local_root(),
         key=conf.signing_key(),
         work_dir=work_dir_for(f"run-{run.pk}"),
         init_from=None if schedule.from_base else loaded.active.path,
         ngram_data=mixed.ngram_data,
         extra_manifest=extra_manifest,
         options=_build_options(resume=True, progress=progress, show_progress=False, eval_splits=("test",),
-                               eval_rows={"test": loaded.test_rows}),
+                               eval_rows={"test": loaded.test_rows}, device=device),
     )
     return model_version_register(version_id=version.id, profile="retrain"), version
 
@@ -567,5 +602,6 @@ def maybe_schedule_retrain() -> TrainingRun | None:
     if waiting < needed or selectors.model_version_active() is None:
         log.debug("retrain not needed: %d correction(s) waiting, %d needed", waiting, needed)
         return None
-    run, created = training_run_request(trigger=TrainingRun.Trigger.SCHEDULE)
+    device = "" if conf.retrain.device == "any" else conf.retrain.device
+    run, created = training_run_request(trigger=TrainingRun.Trigger.SCHEDULE, device=device)
     return run if created else None

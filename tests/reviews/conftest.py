@@ -1,3 +1,6 @@
+import os
+from contextlib import contextmanager
+
 import pytest
 
 from modeling import config as modeling_config
@@ -109,14 +112,16 @@ def _fresh_rate_limits(request, settings, monkeypatch):
                                 "flag": {"anon": "1000/min", "user": "1000/min"}}
 
 
-@pytest.fixture
-def loop(request, settings, tmp_path, monkeypatch, staff):
+@contextmanager
+def loop_installed(request, settings, tmp_path, monkeypatch, *, folder_store: bool = True):
     """A tiny installation with an active first model trained on the toy aclImdb folder
-    (indirect parameter: changes to its training configuration, e.g. an n-gram companion)."""
+    (indirect parameter: changes to its training configuration, e.g. an n-gram companion); its
+    model store a folder in tmp_path, or (folder_store False) the one settings name already."""
     base = make_model(tmp_path / "base", "bert")
     settings.SENTIMENT_BASE_MODEL = str(base)
     settings.SENTIMENT_DATA_SOURCE = f"aclimdb:{write_aclimdb(tmp_path / 'acl')}"
-    settings.SENTIMENT_MODEL_STORE = tmp_path / "store"
+    if folder_store:
+        settings.SENTIMENT_MODEL_STORE = tmp_path / "store"
     settings.SENTIMENT_CACHE_DIR = tmp_path / "cache"
     settings.SENTIMENT_RETRAIN_REPLAY_SIZE = 120
     settings.SENTIMENT_RETRAIN_LR = 1e-3
@@ -139,6 +144,43 @@ def loop(request, settings, tmp_path, monkeypatch, staff):
     predictor.reset()
 
 
+@pytest.fixture
+def loop(request, settings, tmp_path, monkeypatch, staff):
+    """loop_installed, with the model store a folder."""
+    with loop_installed(request, settings, tmp_path, monkeypatch) as row:
+        yield row
+
+
+def process_env(var_dir, **extra) -> dict[str, str]:
+    """The environment of a process (a worker, a web server) of the test's installation: its
+    database, store, data and loop settings; `var_dir` its own data folder; `extra` on top."""
+    from django.conf import settings
+
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "SENTIMENT_VAR_DIR": str(var_dir),
+        "SENTIMENT_MODEL_STORE": str(settings.SENTIMENT_MODEL_STORE),
+        "SENTIMENT_S3_ENDPOINT_URL": settings.SENTIMENT_S3_ENDPOINT_URL,
+        "SENTIMENT_CACHE_DIR": str(settings.SENTIMENT_CACHE_DIR),
+        "SENTIMENT_BASE_MODEL": settings.SENTIMENT_BASE_MODEL,
+        "SENTIMENT_DATA_SOURCE": settings.SENTIMENT_DATA_SOURCE,
+        "SENTIMENT_DATA_SPLIT": ",".join(map(str, settings.SENTIMENT_DATA_SPLIT)),
+        "SENTIMENT_RETRAIN_REPLAY_SIZE": str(settings.SENTIMENT_RETRAIN_REPLAY_SIZE),
+        "SENTIMENT_RETRAIN_LR": str(settings.SENTIMENT_RETRAIN_LR),
+        # The loop fixture's gate: these tests flag from three sessions, and which of their
+        # corrections are held out depends on the secret key, so the default hold on few sources
+        # would make the outcome a matter of chance.
+        "SENTIMENT_GATE_MIN_SOURCES": str(settings.SENTIMENT_GATE_MIN_SOURCES),
+        "SENTIMENT_GATE_MAX_SOURCE_SHARE": str(settings.SENTIMENT_GATE_MAX_SOURCE_SHARE),
+        "SENTIMENT_TORCH_THREADS": "1",
+        "HF_HUB_OFFLINE": "1",
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.update({name: str(value) for name, value in extra.items()})
+    return env
+
+
 def approved_corrections(staff, n):
     """n reviews submitted, flagged with the other label, and approved by staff."""
     from reviews.services.feedback import feedback_approve, feedback_flag
@@ -151,6 +193,12 @@ def approved_corrections(staff, n):
         f, _ = feedback_flag(prediction=p, label=other, session_key=f"person{i % 3}")
         flags.append(feedback_approve(feedback=f, reviewer=staff))
     return flags
+
+
+# Tests of what only PostgreSQL has (its indexes, its pool), or that stand for several machines,
+# which share a PostgreSQL server and never a SQLite file.
+postgresql_only = pytest.mark.skipif(not os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")),
+                                     reason="PostgreSQL only")
 
 
 def database_url() -> str:

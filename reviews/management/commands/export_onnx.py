@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from modeling import onnx_runtime, registry
+from reviews import model_store
 from reviews.conf import conf
 from reviews.models import ModelVersion
 
@@ -39,6 +40,7 @@ class Command(BaseCommand):
                     return {"onnx": entry}
 
                 registry.extend(version.path, key=key, add=add)
+                model_store.publish(version.id)  # with an object store, every machine gets the export
             except registry.RegistryError as exc:
                 failed += 1
                 self.stderr.write(f"{version.id}: not exported: {exc}")

@@ -14,10 +14,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--force", action="store_true", help="retrain even with few or no new corrections")
         parser.add_argument("--queue", action="store_true", dest="only_queue", help="only queue the run for the worker")
+        parser.add_argument("--device", choices=["cpu", "cuda"], default="",
+                            help="with --force: only a worker that trains on this device may run it")
 
-    def handle(self, *args, force, only_queue, **options):
+    def handle(self, *args, force, only_queue, device, **options):
         if force:
-            run, created = training_run_request(trigger=TrainingRun.Trigger.MANUAL)
+            run, created = training_run_request(trigger=TrainingRun.Trigger.MANUAL, device=device)
         else:
             run = training.maybe_schedule_retrain()
             created = run is not None

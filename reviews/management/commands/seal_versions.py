@@ -3,6 +3,7 @@ import os
 from django.core.management.base import BaseCommand, CommandError
 
 from modeling import registry
+from reviews import model_store
 from reviews.conf import conf
 from reviews.models import ModelVersion
 
@@ -49,17 +50,27 @@ class Command(BaseCommand):
 
     @staticmethod
     def seal(version: ModelVersion, *, key: bytes, old_key: bytes | None) -> str:
-        """What was done ('' when nothing needed doing)."""
-        manifest = registry.read_manifest(version.path)
+        """What was done ('' when nothing needed doing). With an object store, the store's copy
+        is the one sealed (fetched, verified under the key that sealed it) and uploaded again."""
+        if model_store.remote() is not None and old_key is not None:
+            try:
+                path = model_store.fetch_sealed_with(version.id, key=old_key)
+            except registry.VerificationError:
+                path = model_store.fetch_sealed_with(version.id, key=key)  # sealed with the new key already
+        else:
+            path = version.path
+        manifest = registry.read_manifest(path)
         if version.awaiting_seal and not manifest.get("seal"):
-            registry.seal_existing(version.path, key=key)
+            registry.seal_existing(path, key=key)
             said = "sealed (registered before sealing existed)"
         elif old_key is not None and manifest.get("seal", {}).get("key_id") == registry.key_id(old_key):
-            registry.reseal(version.path, old_key=old_key, key=key)
+            registry.reseal(path, old_key=old_key, key=key)
             said = "re-sealed with the new key"
         else:
-            registry.verify(version.path, key=key)
+            registry.verify(path, key=key)
             said = ""
+        if said:
+            model_store.publish(version.id)
         if version.awaiting_seal:
             ModelVersion.objects.filter(pk=version.pk).update(awaiting_seal=False)
         return said

@@ -201,7 +201,8 @@ def test_health_reports_the_active_version_and_whether_it_is_loaded(api, staff_a
     before = staff_api.get(url("health")).json()
     assert before == {"status": "ok", "database": True, "active_version": active_model.id,
                       "loaded_version": None, "active_loaded": False, "pid": os.getpid(), "load_error": None,
-                      "worker": {"alive": False, "workers": []},
+                      "worker": {"alive": False, "workers": [],
+                                 "unserved_queues": ["training", "explanations", "maintenance"]},
                       "explanations": {"pending": 0, "running": 0, "oldest_wait_s": None, "recent_wait_p50_s": None}}
     api.post(url("predict"), {"text": "load it"}, format="json")
     after = staff_api.get(url("health"))

@@ -1,6 +1,5 @@
 """A worker killed with SIGKILL mid-retrain loses nothing (issue: faults that must lose nothing)."""
 
-import os
 import signal
 import subprocess
 import sys
@@ -14,7 +13,7 @@ from modeling import registry
 from reviews.worker import queue, training
 from reviews.models import Feedback, Lease, ModelVersion, TrainingRun, WorkStatus
 from reviews.services.training import training_run_request
-from tests.reviews.conftest import approved_corrections, database_url
+from tests.reviews.conftest import approved_corrections, process_env
 from reviews.conf import conf
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -23,27 +22,7 @@ SHORT = 3  # seconds: stale claims and leases lapse quickly in these tests
 
 
 def run_worker(tmp_path, fault: str | None = None) -> subprocess.CompletedProcess:
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url(),
-        "SENTIMENT_VAR_DIR": str(tmp_path / "var"),
-        "SENTIMENT_MODEL_STORE": str(settings.SENTIMENT_MODEL_STORE),
-        "SENTIMENT_CACHE_DIR": str(settings.SENTIMENT_CACHE_DIR),
-        "SENTIMENT_BASE_MODEL": settings.SENTIMENT_BASE_MODEL,
-        "SENTIMENT_DATA_SOURCE": settings.SENTIMENT_DATA_SOURCE,
-        "SENTIMENT_DATA_SPLIT": ",".join(map(str, settings.SENTIMENT_DATA_SPLIT)),
-        "SENTIMENT_RETRAIN_REPLAY_SIZE": str(settings.SENTIMENT_RETRAIN_REPLAY_SIZE),
-        "SENTIMENT_RETRAIN_LR": str(settings.SENTIMENT_RETRAIN_LR),
-        # The loop fixture's gate: these tests flag from three sessions, and which of their
-        # corrections are held out depends on the secret key, so the default hold on few sources
-        # would make the outcome a matter of chance.
-        "SENTIMENT_GATE_MIN_SOURCES": str(settings.SENTIMENT_GATE_MIN_SOURCES),
-        "SENTIMENT_GATE_MAX_SOURCE_SHARE": str(settings.SENTIMENT_GATE_MAX_SOURCE_SHARE),
-        "SENTIMENT_STALE_SECONDS": str(SHORT + 2),
-        "SENTIMENT_LEASE_SECONDS": str(SHORT + 2),
-        "SENTIMENT_TORCH_THREADS": "1",
-        "HF_HUB_OFFLINE": "1",
-    }
+    env = process_env(tmp_path / "var", SENTIMENT_STALE_SECONDS=SHORT + 2, SENTIMENT_LEASE_SECONDS=SHORT + 2)
     command = ["-m", "tests.reviews.fault_worker", fault] if fault else ["manage.py", "runworker", "--once"]
     return subprocess.run([sys.executable, *command], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
