@@ -67,9 +67,14 @@ def loaded_reviews() -> int:
 
 
 def texts_pool() -> list[str]:
+    """The packaged reviews' texts (the CSV reader yields (where, text, row))."""
     from modeling.data import _read_csv, packaged_csv_path
 
-    return [text for text, _, _ in _read_csv(packaged_csv_path())]
+    texts = [text for _, text, _ in _read_csv(packaged_csv_path())]
+    mean = sum(map(len, texts)) / len(texts)
+    if mean < 200:  # IMDb reviews and Rotten Tomatoes sentences average several hundred characters
+        sys.exit(f"the packaged texts average {mean:.0f} characters: not reviews")
+    return texts
 
 
 def copy_rows(cursor, table: str, columns: list[str], rows) -> int:
@@ -213,6 +218,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=20, help="timed requests per page")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="3,000 reviews, 3 requests a page; fails on an error page")
+    parser.add_argument("--load-only", action="store_true", help="load the rows, measure nothing (then --reuse)")
     args = parser.parse_args()
     if args.quick:
         args.reviews, args.repeat = 3000, 3
@@ -255,6 +261,8 @@ def main() -> None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_size_pretty(pg_database_size(current_database()))")
         print(f"database size: {cursor.fetchone()[0]}")
+    if args.load_only:
+        return
     User = get_user_model()
     clients = {"staff": Client(), "user": Client()}
     clients["staff"].force_login(User.objects.get(username="scale-staff"))
