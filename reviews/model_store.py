@@ -53,12 +53,11 @@ def _verify(folder: Path) -> None:
     registry.verify(folder, key=conf.signing_key())
 
 
-def local_path(version_id: str, *, fetch: bool = True) -> Path:
+def local_path(version_id: str) -> Path:
     """The version's folder on this machine; with an object store, fetched (and verified) first
-    when the cache lacks it. Without `fetch`, only where it would be."""
+    when the cache lacks it."""
     path = local_root() / version_id
-    store = remote()
-    if store is None or not fetch or (path / registry.MANIFEST).exists():
+    if remote() is None or (path / registry.MANIFEST).exists():
         return path
     return fetch_verified(version_id)
 
