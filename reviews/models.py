@@ -143,6 +143,8 @@ class Prediction(models.Model):
             models.CheckConstraint(condition=Q(prob_positive__gte=0.0, prob_positive__lte=1.0), name="prediction_prob_positive_0_1"),
             models.CheckConstraint(condition=Q(latency_ms__gte=0.0), name="prediction_latency_not_negative"),
         ]
+        # A version's latest prediction in one index step (the history's model-version filter).
+        indexes = [models.Index(fields=["model_version", "created_at"], name="prediction_version_created")]
 
     def __str__(self):
         return f"{self.label} ({self.confidence:.0%}) by {self.model_version_id}"
@@ -407,6 +409,31 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self):
         return f"{self.worker_id} (last seen {self.last_seen:%H:%M:%S})"
+
+
+class Tally(models.Model):
+    """A count the dashboard shows, taken by the worker over the rows up to id `up_to`
+    (reviews.tallies): the dashboard adds the rows past it, so its figures stay exact while it
+    reads a few recent rows instead of a million. `key` is a model version, or "" for the total.
+    `queue` is the size of "Needs a label" as the worker's last scoring pass found it."""
+
+    class Counter(models.TextChoices):
+        REVIEWS = "reviews"
+        PREDICTIONS = "predictions"
+        FLAGS = "flags"
+        QUEUE = "queue"
+
+    counter = models.CharField(max_length=16, choices=Counter.choices)
+    key = models.CharField(max_length=64, blank=True)
+    value = models.BigIntegerField()
+    up_to = models.BigIntegerField()
+    counted_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["counter", "key"], name="one_tally_per_counter_and_key")]
+
+    def __str__(self):
+        return f"{self.counter} {self.key or 'total'}: {self.value} up to #{self.up_to}"
 
 
 class Explanation(RequestedWork):

@@ -172,21 +172,23 @@ def moderator_agreement() -> dict:
     from itertools import combinations
 
     from django.contrib.auth import get_user_model
+    from django.db.models import Count, Q
 
     from reviews.models import ModerationDecision
 
+    decisions = ModerationDecision.objects.order_by()
+    # Volume per moderator, and the decisions on texts two or more moderators decided: grouped in
+    # the database, so a dashboard load reads pairs, not every decision ever made.
+    volume = {row.pop("moderator_id"): row for row in decisions.values("moderator_id").annotate(
+        decisions=Count("pk"), approved=Count("pk", filter=Q(approves=True)),
+        rejected=Count("pk", filter=Q(approves=False)), labels=Count("pk", filter=Q(feedback__kind=Feedback.Kind.LABEL)))}
+    shared = (decisions.exclude(feedback__text_hash="").values("feedback__text_hash")
+              .annotate(n=Count("moderator", distinct=True)).filter(n__gt=1).values("feedback__text_hash"))
     views: dict[str, dict[int, str]] = {}
-    volume: dict[int, dict[str, int]] = {}
-    rows = (ModerationDecision.objects.select_related("feedback").order_by("at", "pk")
-            .values_list("moderator_id", "label", "approves", "feedback__text_hash", "feedback__kind"))
-    for moderator, label, approves, text_hash, kind in rows:
-        if text_hash:
-            views.setdefault(text_hash, {})[moderator] = label
-        counts = volume.setdefault(moderator, {"decisions": 0, "approved": 0, "rejected": 0, "labels": 0})
-        counts["decisions"] += 1
-        if kind == Feedback.Kind.LABEL:
-            counts["labels"] += 1
-        counts["approved" if approves else "rejected"] += 1
+    rows = (decisions.filter(feedback__text_hash__in=shared).order_by("at", "pk")
+            .values_list("moderator_id", "label", "feedback__text_hash"))
+    for moderator, label, text_hash in rows:
+        views.setdefault(text_hash, {})[moderator] = label
     first, second = [], []
     for by_moderator in views.values():
         for a, b in combinations(sorted(by_moderator), 2):
@@ -205,5 +207,5 @@ def moderator_agreement() -> dict:
         "agreed": agreed,
         "texts": sum(1 for v in views.values() if len(v) > 1),
         "moderators": [{"id": pk, "name": names.get(pk, f"user {pk}"), **counts}
-                       for pk, counts in sorted(volume.items(), key=lambda kv: -kv[1]["decisions"])],
+                       for pk, counts in sorted(volume.items(), key=lambda kv: (-kv[1]["decisions"], kv[0]))],
     }

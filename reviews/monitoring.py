@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.db.models import Count, F, Min, Q
-from django.db.models.functions import TruncDate
+from django.db.models import BooleanField, Count, ExpressionWrapper, F, Min, Q
+from django.db.models.functions import Floor, TruncDate
 from django.utils import timezone
 
 from reviews.conf import conf
@@ -32,26 +32,35 @@ def monitoring_stats(*, days: int | None = None, low_confidence: float | None = 
                 Feedback.objects.filter(kind=Feedback.Kind.FLAG, prediction__created_at__gte=since).order_by()
                 .values(day=TruncDate("prediction__created_at"), version=F("prediction__model_version_id"))
                 .annotate(n=Count("pk"))}
-    by_day_version = (window.annotate(day=TruncDate("created_at")).order_by().values("day", "model_version_id")
-                      .annotate(predictions=Count("pk")).order_by("day"))
+    # One pass over the window's predictions, grouped by day, version, confidence bin (0.05 wide:
+    # floor(20 x confidence) - 10, 1.0 in the last) and low or not, each group counted once: three
+    # passes with a filtered count per bin took 0.1 s at a million reviews.
+    edges = list(zip(BINS, BINS[1:]))
+    rows = list(window.annotate(day=TruncDate("created_at"), bin=Floor(F("confidence") * 20) - 10,
+                                is_low=ExpressionWrapper(Q(confidence__lt=low), output_field=BooleanField()))
+                .order_by().values("day", "model_version_id", "bin", "is_low").annotate(n=Count("pk")))
+    rows.sort(key=lambda row: (row["day"], row["model_version_id"]))  # here: ORDER BY made it sort 80,000 rows
+    histogram = [{"low": lo, "high": hi, "count": 0} for lo, hi in edges]
+    grouped: dict = {}
+    for row in rows:
+        if row["bin"] >= 0:
+            histogram[min(int(row["bin"]), len(edges) - 1)]["count"] += row["n"]
+        counts = grouped.setdefault((row["day"], row["model_version_id"]), {"predictions": 0, "low": 0})
+        counts["predictions"] += row["n"]
+        counts["low"] += row["n"] if row["is_low"] else 0
     versions: dict[str, dict] = {}
-    for row in by_day_version:
-        flags = flags_by.get((row["day"], row["model_version_id"]), 0)
-        series = versions.setdefault(row["model_version_id"], {"id": row["model_version_id"], "days": []})
-        series["days"].append({"day": row["day"], "predictions": row["predictions"], "flags": flags,
-                               "rate": flags / row["predictions"] if row["predictions"] else None})
+    daily: dict = {}
+    for (day, version), counts in grouped.items():
+        flags = flags_by.get((day, version), 0)
+        series = versions.setdefault(version, {"id": version, "days": []})
+        series["days"].append({"day": day, "predictions": counts["predictions"], "flags": flags,
+                               "rate": flags / counts["predictions"] if counts["predictions"] else None})
+        totals = daily.setdefault(day, {"day": day, "predictions": 0, "low": 0})
+        totals["predictions"] += counts["predictions"]
+        totals["low"] += counts["low"]
     # The versions that answered most recently.
     shown = sorted(versions.values(), key=lambda v: v["days"][-1]["day"], reverse=True)[:VERSIONS_SHOWN]
-
-    bins = {f"b{i}": Count("pk", filter=Q(confidence__gte=lo) & (Q(confidence__lt=hi) if i < len(BINS) - 2 else Q()))
-            for i, (lo, hi) in enumerate(zip(BINS, BINS[1:]))}
-    counts = window.aggregate(**bins)
-    histogram = [{"low": lo, "high": hi, "count": counts[f"b{i}"]} for i, (lo, hi) in enumerate(zip(BINS, BINS[1:]))]
-
-    daily = (window.annotate(day=TruncDate("created_at")).values("day")
-             .annotate(predictions=Count("pk"), low=Count("pk", filter=Q(confidence__lt=low))).order_by("day"))
-    low_share = [{"day": row["day"], "predictions": row["predictions"], "low": row["low"],
-                  "share": row["low"] / row["predictions"]} for row in daily if row["predictions"]]
+    low_share = [{**day, "share": day["low"] / day["predictions"]} for day in daily.values() if day["predictions"]]
 
     pending = Feedback.objects.filter(status=Feedback.Status.PENDING)
     oldest = pending.aggregate(at=Min("created_at"))["at"]

@@ -6,12 +6,13 @@ import os
 from datetime import date, datetime, time, timedelta
 
 from django.db import DatabaseError, connection
-from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, F, Max, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from reviews.conf import conf
 from reviews.identity import reporter_key, session_hash
 from reviews.models import Explanation, Feedback, ModelVersion, Prediction, Review, TrainingRun, WorkerHeartbeat, WorkStatus
+from reviews.tallies import tally_counts
 
 
 def model_version_active() -> ModelVersion | None:
@@ -61,7 +62,16 @@ def review_list(
         latest = Prediction.objects.filter(review=OuterRef("pk")).order_by("-created_at", "-id").values("label")[:1]
         reviews = reviews.annotate(latest_label=Subquery(latest)).filter(latest_label=label)
     if model_version:
-        reviews = reviews.filter(Exists(Prediction.objects.filter(review=OuterRef("pk"), model_version_id=model_version)))
+        made = Prediction.objects.filter(model_version_id=model_version)
+        latest = made.aggregate(at=Max("created_at"))["at"]  # one step down the (version, created_at) index
+        if latest is None:
+            return reviews.none()
+        # A review is older than each of its predictions, so none of this version's is newer than
+        # its latest prediction: bounding `created_at` there starts the newest-first walk at the
+        # version's reviews instead of passing every newer version's first (1.4 s at a million
+        # reviews). The hour covers a clock set back between a review's save and its prediction's.
+        reviews = reviews.filter(Exists(made.filter(review=OuterRef("pk"))),
+                                 created_at__lte=latest + timedelta(hours=1))
     if flagged is not None:
         has_flag = Exists(Feedback.objects.filter(prediction__review=OuterRef("pk")))
         reviews = reviews.filter(has_flag if flagged else ~has_flag)
@@ -126,13 +136,11 @@ def feedback_list(*, status: str | None = None, kind: str | None = None, order: 
 def dashboard_stats() -> dict:
     """Pending flags, flag rate per model version, the active model, and a series over versions.
 
-    Two grouped counts (predictions per version from the version index, flags per version) and
-    one pass over the flags' statuses: no join of every prediction with every flag."""
+    Reviews, predictions and flags per version come from the worker's tallies plus the rows
+    since (reviews.tallies: exact, without reading a million rows on each load)."""
     versions = list(ModelVersion.objects.order_by("created_at"))
-    predictions = dict(Prediction.objects.order_by().values_list("model_version_id").annotate(n=Count("pk")))
-    # Flags only: a moderator's label from the queue is no sign the model was wrong.
-    flags = dict(Feedback.objects.filter(kind=Feedback.Kind.FLAG).order_by()
-                 .values_list("prediction__model_version_id").annotate(n=Count("pk")))
+    counts = tally_counts()
+    predictions, flags = counts["predictions"], counts["flags"]
     series = []
     for v in versions:
         made, flagged = predictions.get(v.id, 0), flags.get(v.id, 0)
@@ -153,7 +161,7 @@ def dashboard_stats() -> dict:
         "pending": statuses.get(Feedback.Status.PENDING, 0),
         "approved": statuses.get(Feedback.Status.APPROVED, 0),
         "rejected": statuses.get(Feedback.Status.REJECTED, 0),
-        "reviews": Review.objects.count(),
+        "reviews": counts["reviews"].get("", 0),
         "active": next((v for v in versions if v.status == ModelVersion.Status.ACTIVE), None),
         "versions": series,
     }

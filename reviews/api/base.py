@@ -20,8 +20,9 @@ class JsonAlways(DefaultContentNegotiation):
 
 
 class Pagination(PageNumberPagination):
-    """Pages whose count stops at reviews.pagination.COUNT_LIMIT (`count_capped` then true; the
-    `next` links go on while rows do): counting a million rows is what made long lists slow."""
+    """Pages whose count stops a few pages past the one asked for (reviews.pagination; `count_capped`
+    then true; the `next` links go on while rows do): counting a million rows is what made long
+    lists slow."""
 
     page_size = 20
     page_size_query_param = "page_size"

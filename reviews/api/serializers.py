@@ -9,7 +9,7 @@ from reviews.api.errors import TOO_LONG
 from reviews.conf import conf
 from reviews.models import Feedback, Label, ModelVersion, Source
 from reviews.moderation import moderation_facts
-from reviews.pagination import COUNT_LIMIT
+from reviews.pagination import COUNT_LIMIT, PAGES_AHEAD
 from reviews.services.reviews import validate_review_text
 from reviews.text_display import invisible_characters, model_reads, visible_text
 
@@ -259,8 +259,9 @@ class PredictResultSerializer(serializers.Serializer):
 def page_serializer(item: type[serializers.Serializer], name: str) -> type[serializers.Serializer]:
     """The documented shape of a page of `item`s (what Pagination.get_paginated_response returns)."""
     fields = {
-        "count": serializers.IntegerField(help_text=f"Matching items, counted up to {COUNT_LIMIT:,}."),
-        "count_capped": serializers.BooleanField(help_text=f"More than {COUNT_LIMIT:,} match: `count` stops "
+        "count": serializers.IntegerField(help_text=f"Matching items, counted up to {PAGES_AHEAD} pages past this "
+                                                    f"one (at most {COUNT_LIMIT:,})."),
+        "count_capped": serializers.BooleanField(help_text="More items match than were counted: `count` stops "
                                                            "there, and `next` goes on while items do."),
         "next": serializers.URLField(allow_null=True),
         "previous": serializers.URLField(allow_null=True),

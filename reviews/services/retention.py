@@ -21,6 +21,7 @@ from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from reviews.models import Feedback, Review
+from reviews.tallies import tallies_refresh
 
 # Reviews deleted per transaction: a first run on years of reviews holds no lock for long.
 BATCH = 500
@@ -67,7 +68,10 @@ def retention_run(*, days: int, now: datetime | None = None) -> dict[str, int]:
     from reviews.ratelimit import DatabaseCounters
 
     sessions_clear_expired()
-    return {
+    done = {
         "rate_counters": DatabaseCounters().delete_expired(),
         "reviews": reviews_delete_expired(days=days, now=now),
     }
+    if done["reviews"]:
+        tallies_refresh()  # the dashboard's counts without the deleted reviews
+    return done

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from reviews import monitoring, ratelimit, selectors
 from reviews.moderation import MEASURES, label_queue, label_queue_size, moderator_agreement
+from reviews.tallies import queue_size_recent
 from reviews.models import ModelVersion, WorkStatus
 from reviews.pagination import CappedPaginator
 from reviews.services.explanations import ExplanationQueueFull, explanation_request
@@ -145,7 +146,7 @@ def dashboard(request):
     stats["workers"] = selectors.workers_alive()
     stats["runs"] = list(selectors.training_run_list()[:5])
     stats["explanations"] = selectors.explanation_queue()
-    stats["queue_size"] = label_queue_size()
+    stats["queue_size"] = queue_size_recent()
     watch = monitoring.monitoring_stats()
     return render(request, "reviews/dashboard.html", {
         "stats": stats, "chart": charts.versions_chart(stats["versions"]), "agreement": moderator_agreement(),

@@ -7,8 +7,9 @@ of jobs; the heartbeat (every 5 s) runs on every worker:
 - training: training runs every 5 s, those that ask for no device or for this worker's;
 - explanations: requested explanations every second (people wait on a page), the active
   explainer prepared every 30 s;
-- maintenance: the "Needs a label" queue and the pending flags' triage scored every 30 s, the
-  retrain check on SENTIMENT_RETRAIN_CRON, and the retention job daily (expired sessions and rate
+- maintenance: the "Needs a label" queue scored and counted and the pending flags' triage scored
+  every 30 s, the dashboard's tallies counted every 10 minutes (reviews.tallies), the retrain
+  check on SENTIMENT_RETRAIN_CRON, and the retention job daily (expired sessions and rate
   counters, reviews past SENTIMENT_RETENTION_DAYS).
 """
 
@@ -23,6 +24,7 @@ from django.db import close_old_connections
 from django.utils import timezone
 
 from modeling import registry
+from reviews import tallies
 from reviews.conf import conf
 from reviews.worker import explanations, moderation, queue, training
 
@@ -76,6 +78,7 @@ def run_once(*, worker_id: str, started_at, stop: threading.Event, queues=queue.
     if "maintenance" in queues:
         moderation.score_queue()
         moderation.triage_flags()
+        tallies.tallies_refresh()
     return done, explained
 
 
@@ -85,6 +88,13 @@ def clean_store() -> None:
 
     for path in registry.remove_stale_temporaries(local_root()):
         log.info("removed %s, left by an interrupted save", path)
+
+
+def label_queue() -> int:
+    """Score the "Needs a label" queue, then count it for the dashboard (reviews.tallies)."""
+    scored = moderation.score_queue()
+    tallies.queue_size_record()
+    return scored
 
 
 def retention() -> str:
@@ -118,8 +128,9 @@ def build(*, worker_id: str, started_at, stop: threading.Event, queues=queue.QUE
         every(1, explanations.process_explanations, "explanations", worker_id=worker_id, stop=stop)
         every(30, explanations.prepare_explainer, "explainer")
     if "maintenance" in queues:
-        every(30, moderation.score_queue, "label-queue")
+        every(30, label_queue, "label-queue")
         every(30, moderation.triage_flags, "triage")
+        every(tallies.REFRESH_SECONDS, tallies.tallies_refresh, "tallies")
         # Daily, first a minute after the start (a worker restarted every day still runs it).
         scheduler.add_job(scheduled(retention), "interval", days=1, id="retention",
                           next_run_time=now + timedelta(minutes=1), **common)

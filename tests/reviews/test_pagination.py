@@ -48,3 +48,27 @@ def test_the_api_says_when_its_count_is_capped(staff_api, reviews, monkeypatch):
     assert (page["count"], page["count_capped"], len(page["results"])) == (5, True, 4)
     last = staff_api.get(page["next"]).json()
     assert len(last["results"]) == 4 and last["next"] is None
+
+
+def test_the_count_goes_as_far_as_the_pager_needs(reviews):
+    """Counted up to `pages_ahead` pages past the page asked for: 12 rows, 2 a page, one page
+    ahead. Page 1 counts 4 rows (capped, and the pages go on), page 5 counts to the end."""
+    first = CappedPaginator(reviews, 2, pages_ahead=1)
+    page = first.page(1)
+    assert (first.count, first.capped, page.has_next()) == (4, True, True)
+    assert first.page(6).object_list[1].text == "review 11"  # past the count, the rows are still there
+    later = CappedPaginator(reviews, 2, pages_ahead=1)
+    page = later.page(5)
+    assert (later.count, later.capped, later.num_pages, page.has_next()) == (12, False, 6, True)
+    assert not later.page(6).has_next()
+
+
+def test_the_count_asks_the_database_for_as_many_rows(reviews):
+    """The count is one query with a LIMIT of the rows counted plus one, whatever the list holds."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        CappedPaginator(reviews, 2, pages_ahead=2).page(2)
+    counts = [q["sql"] for q in queries.captured_queries if "COUNT" in q["sql"].upper()]
+    assert len(counts) == 1 and "LIMIT 9" in counts[0]

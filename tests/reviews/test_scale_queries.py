@@ -47,6 +47,32 @@ def test_filters_need_no_distinct(version, staff):
         assert "DISTINCT" not in str(selectors.review_list(user=staff, **filters).query)
 
 
+def test_the_model_version_filter_starts_at_the_versions_latest_prediction(version, staff):
+    """The filter keeps its meaning (reviews any of whose predictions that version made, newest
+    first) with a bound the newest-first walk can start from: no review newer than the version's
+    latest prediction (plus an hour). An older review predicted again later by the version is in;
+    a version that predicted nothing gives nothing, without a walk at all."""
+    newer = ModelVersion.objects.create(id="v-newer", base_model="tiny", created_at=timezone.now())
+    old = [predicted(f"old {i}", version) for i in range(3)]
+    Review.objects.filter(pk__in=[r.pk for r in old]).update(created_at=timezone.now() - timezone.timedelta(days=40))
+    Prediction.objects.filter(review__in=old).update(created_at=timezone.now() - timezone.timedelta(days=40))
+    for i in range(3):
+        predicted(f"recent {i}", newer)
+    again = old[0]
+    Prediction.objects.create(review=again, model_version=newer, label="negative", confidence=0.8,
+                              prob_negative=0.8, prob_positive=0.2, latency_ms=1.0)
+
+    def listed(version_id):
+        return [r.text for r in selectors.review_list(user=staff, model_version=version_id)]
+
+    assert listed(version.id) == ["old 2", "old 1", "old 0"]
+    assert listed(newer.id) == ["recent 2", "recent 1", "recent 0", "old 0"]
+    sql = str(selectors.review_list(user=staff, model_version=version.id).query)
+    assert '"created_at" <=' in sql
+    ModelVersion.objects.create(id="v-silent", base_model="tiny", created_at=timezone.now())
+    assert listed("v-silent") == [] and listed("v-unknown") == []
+
+
 def test_days_are_ranges_in_the_site_time_zone(version, staff, settings):
     """created_from / created_to keep their meaning (whole days in TIME_ZONE) as ranges of the
     indexed created_at: 23:30 in New York on 1 March is 04:30 UTC on 2 March and belongs to 1 March."""

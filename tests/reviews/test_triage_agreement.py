@@ -210,3 +210,21 @@ def test_the_dashboard_draws_the_monitoring_charts_and_agreement(active_model, s
                    'id="queue-count"', 'id="agreement"', 'id="pending-flags"'):
         assert anchor in html
     assert "no text has been decided by two moderators yet" in html
+
+
+def test_monitoring_bins_and_low_share_are_exact_at_their_edges():
+    """One grouped pass: each confidence falls in the bin its lower edge opens (1.0 in the last),
+    and a threshold that is no bin edge (0.72) still counts exactly those below it."""
+    from django.utils import timezone
+
+    from reviews.models import ModelVersion, Prediction, Review
+    from reviews.monitoring import monitoring_stats
+
+    version = ModelVersion.objects.create(id="v-edges", base_model="tiny", created_at=timezone.now())
+    for c in (0.5, 0.55, 0.6, 0.71, 0.72, 0.75, 0.95, 0.999, 1.0):
+        Prediction.objects.create(review=Review.objects.create(text=f"c {c}"), model_version=version, label="positive",
+                                  confidence=c, prob_negative=1 - c, prob_positive=c, latency_ms=1.0)
+    watch = monitoring_stats(low_confidence=0.72)
+    assert [b["count"] for b in watch["histogram"]] == [1, 1, 1, 0, 2, 1, 0, 0, 0, 3]
+    (day,) = watch["low_share"]
+    assert (day["predictions"], day["low"]) == (9, 4)

@@ -74,7 +74,7 @@ def test_each_queue_schedules_its_own_jobs():
 
     assert jobs(("training",)) == {"heartbeat", "training-runs"}
     assert jobs(("explanations",)) == {"heartbeat", "explanations", "explainer"}
-    assert jobs(("maintenance",)) == {"heartbeat", "label-queue", "triage", "retention", "retrain-check"}
+    assert jobs(("maintenance",)) == {"heartbeat", "label-queue", "triage", "tallies", "retention", "retrain-check"}
     assert jobs(queue.QUEUES) == jobs(("training",)) | jobs(("explanations",)) | jobs(("maintenance",))
 
 
