@@ -44,6 +44,19 @@ def mcnemar_worse(worse: int, better: int) -> float:
     return float(binom.sf(worse - 1, n, 0.5))
 
 
+def mcnemar_two_sided(worse: int, better: int) -> float:
+    """Two-sided exact McNemar p-value of "the two models differ": twice the smaller tail of
+    Binomial(worse + better, 1/2), at most 1."""
+    from scipy.stats import binomtest
+
+    worse, better = int(worse), int(better)
+    if worse < 0 or better < 0:
+        raise ValueError("counts must be non-negative")
+    if worse + better == 0:
+        return 1.0
+    return float(binomtest(worse, worse + better, 0.5, alternative="two-sided").pvalue)
+
+
 def compare_paired(candidate_ok, active_ok) -> PairedComparison:
     """`candidate_ok[i]` and `active_ok[i]`: whether each model answered item i as it should."""
     cand = np.asarray(candidate_ok, dtype=bool)

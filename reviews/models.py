@@ -68,6 +68,11 @@ class ModelVersion(models.Model):
     def test_accuracy(self):
         return self.metric("test")
 
+    @property
+    def test_accuracy_interval(self) -> list[float] | None:
+        """The 95% bootstrap interval of the test accuracy (versions measured before intervals: None)."""
+        return ((self.metrics.get("test") or {}).get("intervals") or {}).get("accuracy")
+
 
 class Label(models.TextChoices):
     """The labels, in modeling.config.LABELS order."""

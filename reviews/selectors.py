@@ -151,6 +151,7 @@ def dashboard_stats() -> dict:
                 "kind": v.get_kind_display(),
                 "created_at": v.created_at,
                 "test_accuracy": v.test_accuracy,
+                "test_accuracy_interval": v.test_accuracy_interval,
                 "predictions": made,
                 "flags": flagged,
                 "flag_rate": (flagged / made) if made else None,

@@ -182,14 +182,15 @@ REJECT_EXAMPLES = [
                                   "review_note": "The review is positive overall."}),
 ]
 
-METRICS = {"test": {"accuracy": 0.912, "f1": 0.911}, "validation": {"accuracy": 0.915, "f1": 0.914}}
+METRICS = {"test": {"accuracy": 0.912, "f1": 0.911, "intervals": {"accuracy": [0.9042, 0.9198], "f1": [0.9031, 0.9188]}},
+           "validation": {"accuracy": 0.915, "f1": 0.914}}
 MODEL = {"id": VERSION, "status": "active", "kind": "transformer", "base_model": "all-MiniLM-L6-v2", "profile": "quick",
-         "test_accuracy": 0.912, "metrics": METRICS, "status_reason": "", "created_at": EARLIER,
+         "test_accuracy": 0.912, "test_accuracy_interval": [0.9042, 0.9198], "metrics": METRICS, "status_reason": "", "created_at": EARLIER,
          "activated_at": NOW}
 MODEL_DETAIL = {**MODEL, "registered_at": NOW, "activated_by": "admin",
                 "data": {"source": "packaged", "seed": 42}, "train_config": {"profile": "quick", "seed": 42}}
 MODEL_LIST_EXAMPLES = [
-    response_example("Two versions", [MODEL, {**MODEL, "id": OLDER_VERSION, "status": "retired", "test_accuracy": 0.884,
+    response_example("Two versions", [MODEL, {**MODEL, "id": OLDER_VERSION, "status": "retired", "test_accuracy": 0.884, "test_accuracy_interval": None,
                                               "activated_at": "2026-11-01T09:30:00.000000Z"}]),
 ]
 MODEL_DETAIL_EXAMPLES = [response_example("The active version", MODEL_DETAIL)]

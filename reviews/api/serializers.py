@@ -225,7 +225,11 @@ class ModelVersionOutputSerializer(serializers.Serializer):
     base_model = serializers.CharField()
     profile = serializers.CharField()
     test_accuracy = serializers.FloatField(allow_null=True)
-    metrics = serializers.JSONField(help_text="Metrics per split, from the version's manifest.")
+    test_accuracy_interval = serializers.ListField(
+        child=serializers.FloatField(), allow_null=True, min_length=2, max_length=2,
+        help_text="95% bootstrap interval of the test accuracy, [low, high] (null for versions measured before intervals).")
+    metrics = serializers.JSONField(help_text="Metrics per split, from the version's manifest; each split's "
+                                              "`intervals` holds 95% bootstrap intervals of accuracy, precision, recall and F1.")
     status_reason = serializers.CharField()
     created_at = serializers.DateTimeField()
     activated_at = serializers.DateTimeField(allow_null=True)

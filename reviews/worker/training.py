@@ -310,9 +310,13 @@ def compare_on_test(candidate: ModelVersion, active: ModelVersion, test, rows, p
 
 def comparison_note(comparison: dict) -> str:
     """How the gate's test check was measured, for its detail."""
-    return (f"on the same {comparison['n']:,} of {comparison['of']:,} test reviews; difference "
+    note = (f"on the same {comparison['n']:,} of {comparison['of']:,} test reviews; difference "
             f"{100 * comparison['difference']:+.2f} points, 95% interval {100 * comparison['low']:+.2f} "
             f"to {100 * comparison['high']:+.2f}")
+    if "p_value" in comparison:  # comparisons stored before the test was added have none
+        said = "significant" if comparison["significant"] else "not significant"
+        note += f"; McNemar p = {comparison['p_value']:.3g}, {said} at 5%"
+    return note
 
 
 def instant_model(run: TrainingRun, data, *, progress) -> ModelVersion:
