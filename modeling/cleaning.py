@@ -153,9 +153,16 @@ def _content_hash(texts: Sequence[str], labels: Sequence[int]) -> str:
 
 def build_split(rows: Rows, source: str) -> Dataset:
     """One split as a `Dataset`, its description recording `source`, its content hash and HTML rows."""
-    description = {"source": source, "sha256": _content_hash(rows.texts, rows.labels), "html_rows": sum(rows.had_html)}
+    return split_dataset(rows.texts, rows.labels, source, html_rows=sum(rows.had_html))
+
+
+def split_dataset(texts: Sequence[str], labels: Sequence[int], source: str, *, html_rows: int | None,
+                  **recorded) -> Dataset:
+    """A split of cleaned, validated texts and label ids as a `Dataset` with its description
+    (`source`, content hash, HTML rows, and anything `recorded`)."""
+    description = {"source": source, "sha256": _content_hash(texts, labels), "html_rows": html_rows, **recorded}
     info = DatasetInfo(description=json.dumps(description), features=FEATURES)
-    return Dataset.from_dict({"text": rows.texts, "label": rows.labels}, features=FEATURES, info=info)
+    return Dataset.from_dict({"text": list(texts), "label": list(labels)}, features=FEATURES, info=info)
 
 
 def _description(dataset: Dataset) -> dict:

@@ -13,7 +13,10 @@ Sources (`load_reviews(source)`):
 - ``packaged-rt``: the package's 8,530 Rotten Tomatoes sentences, split the same way;
 - ``imdb``: the Hugging Face hub dataset (its train / test; validation carved from train);
 - ``aclimdb:PATH``: the original aclImdb folder layout (``train/pos``, ``train/neg``, ``test/...``);
-- ``csv:PATH``, ``jsonl:PATH``, ``parquet:PATH``: one evaluation file, all rows in ``test``.
+- ``csv:PATH``, ``jsonl:PATH``, ``parquet:PATH``: one evaluation file, all rows in ``test``;
+- ``A+B[+...]``: several of the above with train, validation and test, each split the union of
+  theirs (``packaged+packaged-rt``: IMDb reviews and Rotten Tomatoes sentences); a text in any
+  part's test split is left out of every train and validation split.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from modeling.cleaning import (
     carve_validation,
     html_rows,
     split_and_build,
+    split_dataset,
     split_hash,
     validate_rows,
 )
@@ -59,6 +63,8 @@ def load_reviews(
 
     The same source and seed always give the same splits, row for row.
     """
+    if "+" in source:
+        return _mix(source, seed=seed, sizes=sizes, cache_dir=cache_dir)
     kind, _, arg = source.partition(":")
     if kind == "packaged" and not arg:
         return split_and_build(_read_packaged("imdb"), source, seed, sizes or SplitSizes())
@@ -81,6 +87,32 @@ def load_reviews(
 
 
 # --- sources --------------------------------------------------------------------------------
+
+
+def _mix(source: str, *, seed: int, sizes: SplitSizes | None, cache_dir) -> DatasetDict:
+    """Several sources' splits, each the union of theirs (packaged-rt keeps its own fixed split)."""
+    names = [part.strip() for part in source.split("+")]
+    if len(names) < 2 or not all(names) or len(set(names)) < len(names):
+        raise DataSourceError(f"data source {source!r}: a mix names two or more different sources, e.g. packaged+packaged-rt")
+    parts = {}
+    for name in names:
+        part = load_reviews(name, seed=seed, sizes=None if name == "packaged-rt" else sizes, cache_dir=cache_dir)
+        if set(part) != {"train", "validation", "test"}:
+            raise DataSourceError(f"data source {source!r}: {name} has no train/validation/test split to mix")
+        parts[name] = part
+    held_out = {text for part in parts.values() for text in part["test"]["text"]}
+    splits = {}
+    for split in ("train", "validation", "test"):
+        texts, labels, html, counts = [], [], 0, {}
+        for name, part in parts.items():
+            rows = [(t, y) for t, y in zip(part[split]["text"], part[split]["label"]) if split == "test" or t not in held_out]
+            texts += [t for t, _ in rows]
+            labels += [y for _, y in rows]
+            html += html_rows(part[split]) or 0
+            counts[name] = len(rows)
+        splits[split] = split_dataset(texts, labels, source, html_rows=html, parts=counts)
+    return DatasetDict(splits)
+
 
 
 def packaged_csv_path() -> Path:

@@ -220,11 +220,38 @@ def _measure(predict, data: DatasetDict, options: BuildOptions, folder: Path) ->
     return metrics
 
 
+def companion_candidates(data: DatasetDict) -> list[NgramModel]:
+    """The n-gram models a new transformer's companion is chosen from (one per C of C_GRID),
+    fitted on the training split: a tuning study fits them once for all its trials."""
+    return NgramModel.fit_grid(list(data["train"]["text"]), list(data["train"]["label"]), NgramConfig(), C_GRID)
+
+
+def served_validation_accuracy(config: TrainConfig, data: DatasetDict, model_dir: Path, *,
+                               candidates: Sequence[NgramModel] | None = None, show_progress: bool = False) -> float:
+    """What a trained model folder scores on the validation rows training used, as it would be
+    served: averaged with its n-gram companion (regularisation and weight chosen on those rows,
+    from `candidates` or a fresh C_GRID fit), or the transformer's best epoch alone."""
+    if not config.ngram_companion:
+        return float(training_summary(model_dir)["best_validation_accuracy"])
+    predictor = Predictor(model_dir, verify=False, inference=inference_settings(config),
+                          batch_size=config.eval_batch_size, precision=config.precision)
+    companion = fit_companion(config, data, predictor, model_dir, fitted=candidates, show_progress=show_progress)
+    return float(companion.info["validation_accuracy"]["combined"])
+
+
+def fit_companion(config: TrainConfig, data: DatasetDict, predictor: Predictor, model_dir: Path, *,
+                  fitted: Sequence[NgramModel] | None = None, show_progress: bool = False) -> NgramModel:
+    """A new transformer's n-gram companion on `data` (train, then validation for C and weight),
+    saved into `model_dir` and attached to `predictor` (tuning trials, cross-validation folds)."""
+    return _fit_companion(config, data, None, predictor, model_dir, None, show_progress, fitted=fitted)
+
+
 def _fit_companion(config, data: DatasetDict, ngram_data, predictor: Predictor, model_dir: Path, init_from,
-                   show_progress: bool, *, fitted: NgramModel | None = None) -> NgramModel:
-    """Fit the n-gram model (or take the `fitted` one), choose its regularisation and its weight
-    on the validation rows training used (reusing the best epoch's saved probabilities when there
-    are any), save it into the model folder and attach it to `predictor`."""
+                   show_progress: bool, *, fitted: NgramModel | Sequence[NgramModel] | None = None) -> NgramModel:
+    """Fit the n-gram model (or take the `fitted` one, or choose among several fitted), choose
+    its regularisation and its weight on the validation rows training used (reusing the best
+    epoch's saved probabilities when there are any), save it into the model folder and attach it
+    to `predictor`."""
     if ngram_data is None:
         ngram_data = data["train"]
     validation = data["validation"].select(validation_rows(config, data["validation"]))
@@ -235,8 +262,12 @@ def _fit_companion(config, data: DatasetDict, ngram_data, predictor: Predictor, 
     # A retrain keeps the n-gram settings its parent chose; a new model chooses them here.
     parent = NgramModel.load(init_from) if init_from else None
     ngram_config, Cs = (parent.config, (parent.config.C,)) if parent else (NgramConfig(), C_GRID)
-    candidates = [fitted] if fitted is not None else NgramModel.fit_grid(
-        list(ngram_data["text"]), list(ngram_data["label"]), ngram_config, Cs)
+    if isinstance(fitted, NgramModel):
+        candidates = [fitted]
+    elif fitted is not None:
+        candidates = list(fitted)
+    else:
+        candidates = NgramModel.fit_grid(list(ngram_data["text"]), list(ngram_data["label"]), ngram_config, Cs)
     best = None
     for candidate in candidates:
         choice = choose_weight(proba, candidate.predict_proba(list(validation["text"])), list(validation["label"]))

@@ -14,6 +14,6 @@ def load(source: str | None = None, *, seed: int | None = None):
     return load_reviews(
         source,
         seed=conf.data.seed if seed is None else seed,
-        sizes=conf.split_sizes() if source.partition(":")[0] in SIZED_SOURCES else None,
+        sizes=conf.split_sizes() if any(p.strip().partition(":")[0] in SIZED_SOURCES for p in source.split("+")) else None,
         cache_dir=conf.site.cache_dir / "datasets",
     )

@@ -343,6 +343,7 @@ class TrainingRun(RequestedWork):
         FIRST_RUN = "first_run", "First model of the installation"
         MANUAL = "manual", "Requested by staff"
         SCHEDULE = "schedule", "Schedule"
+        TUNE = "tune", "Tuning study requested by staff"
 
     class Decision(models.TextChoices):
         PROMOTED = "promoted", "Promoted"
@@ -352,6 +353,8 @@ class TrainingRun(RequestedWork):
 
     trigger = models.CharField(max_length=16, choices=Trigger.choices)
     profile = models.CharField(max_length=32, default="quick")
+    # A tuning study's request (trigger "tune"): trials, budget_minutes, study.
+    options = models.JSONField(default=dict, blank=True, help_text="A tuning study's trials, budget and name.")
     # Claimed only by a worker that trains on this device (SENTIMENT_WORKER_DEVICE); "" by any.
     device = models.CharField(max_length=8, choices=Device.choices, blank=True, default=Device.ANY)
     # Every training run shares one slot: at most one is pending or running at any time.

@@ -234,7 +234,7 @@ EXPLANATION_EXAMPLES = [
     response_example("Done", EXPLANATION),
 ]
 TRAINING_RUN = {
-    "id": 5, "trigger": "manual", "profile": "retrain", "device": "", "status": "done", "requested_by": "admin",
+    "id": 5, "trigger": "manual", "profile": "retrain", "device": "", "status": "done", "options": {}, "requested_by": "admin",
     "created_at": EARLIER, "finished_at": NOW, "duration_s": 412.0,
     "progress": {"kind": "done", "version": VERSION, "test_accuracy": 0.881},
     "counts": {"replay": 2000, "corrections_used": 96, "oversample": 4, "feedback_rows": 384, "feedback_share": 0.161,

@@ -5,6 +5,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
+from modeling.config import PROFILES
 from reviews import selectors
 from reviews.api import examples as docs
 from reviews.api.base import ApiView, PageQuerySerializer, found, validated
@@ -20,6 +21,7 @@ class TrainingRunOutputSerializer(serializers.Serializer):
     device = serializers.CharField(allow_blank=True, help_text="cpu or cuda: only a worker training there claims it; "
                                                                "empty: any worker that takes training.")
     status = serializers.CharField(help_text="pending, running, done or failed.")
+    options = serializers.JSONField(help_text="A tuning study's request (trigger tune): trials, budget_minutes, study.")
     requested_by = serializers.CharField(source="requested_by.username", allow_null=True)
     created_at = serializers.DateTimeField()
     finished_at = serializers.DateTimeField(allow_null=True)
@@ -39,6 +41,19 @@ class TrainingRunOutputSerializer(serializers.Serializer):
         ref_name = "TrainingRun"
 
 
+class TuneSerializer(serializers.Serializer):
+    profile = serializers.ChoiceField(choices=sorted(PROFILES), default="quick",
+                                      help_text="The recipe the search starts from, and each trial's training budget.")
+    trials = serializers.IntegerField(min_value=1, max_value=1000, default=20,
+                                      help_text="Trials in all, completed or pruned (a study resumes where it stopped).")
+    budget_minutes = serializers.FloatField(min_value=1, required=False,
+                                            help_text="Stop starting trials after this many minutes.")
+    study = serializers.SlugField(max_length=64, required=False, help_text="Study name (default: tune-<profile>).")
+
+    class Meta:
+        ref_name = "TuneRequest"
+
+
 class TrainingRunListCreateApi(ApiView):
     required_permissions = {"GET": ["reviews.view_trainingrun"], "POST": ["reviews.run_training"]}
 
@@ -46,6 +61,7 @@ class TrainingRunListCreateApi(ApiView):
         device = serializers.ChoiceField(choices=["cpu", "cuda"], required=False,
                                          help_text="Run it only on a worker that trains on this device "
                                                    "(SENTIMENT_WORKER_DEVICE); default: any worker that takes training.")
+        tune = TuneSerializer(required=False, help_text="Run a tuning study instead of a retrain (`manage.py tune`).")
 
         class Meta:
             ref_name = "TrainingRunRequest"
@@ -67,7 +83,9 @@ class TrainingRunListCreateApi(ApiView):
         summary="Force a retrain now (staff)",
         description="Queues a retrain on IMDb replay plus approved corrections for the worker (202). When a "
                     "training run is already pending or running, that one is returned (200): one run at a time. "
-                    "The body may ask for a device; an empty body leaves it to any worker that takes training.",
+                    "The body may ask for a device; an empty body leaves it to any worker that takes training. "
+                    "With `tune`, the run is a tuning study (Optuna; its best trial is registered and waits for staff "
+                    "to promote it once it passes the gate's test check).",
         request=InputSerializer,
         responses={202: TrainingRunOutputSerializer, 200: TrainingRunOutputSerializer, **docs.errors(*docs.WRITE)},
         examples=docs.TRAINING_RUN_EXAMPLES,
@@ -75,8 +93,14 @@ class TrainingRunListCreateApi(ApiView):
     )
     def post(self, request):
         data = validated(self.InputSerializer, request.data or {})
-        run, created = training_run_request(trigger=TrainingRun.Trigger.MANUAL, user=request.user,
-                                            device=data.get("device", ""))
+        if "tune" in data:
+            tune = dict(data["tune"])
+            profile = tune.pop("profile")
+            run, created = training_run_request(trigger=TrainingRun.Trigger.TUNE, user=request.user, profile=profile,
+                                                device=data.get("device", ""), options=tune)
+        else:
+            run, created = training_run_request(trigger=TrainingRun.Trigger.MANUAL, user=request.user,
+                                                device=data.get("device", ""))
         return Response(TrainingRunOutputSerializer(run).data, status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
 
 

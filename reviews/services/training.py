@@ -39,19 +39,23 @@ class TrainingOutcome:
     progress: dict = field(default_factory=dict)
 
 
-def training_run_request(*, trigger: str, user=None, profile: str = "retrain", device: str = "") -> tuple[TrainingRun, bool]:
+def training_run_request(*, trigger: str, user=None, profile: str = "retrain", device: str = "",
+                         options: dict | None = None) -> tuple[TrainingRun, bool]:
     """Queue a training run, for any worker that takes training or (`device` "cpu" or "cuda")
     only one that trains there; when one is already pending or running, that one is returned
-    (two triggers at once make exactly one run). Returns (run, created)."""
+    (two triggers at once make exactly one run). `options`: a tuning study's (trigger "tune").
+    Returns (run, created)."""
     open_run = TrainingRun.objects.filter(status__in=OPEN).first()
     if open_run is not None:
         return open_run, False
     try:
         with transaction.atomic():
-            run = TrainingRun.objects.create(trigger=trigger, profile=profile, requested_by=user, device=device)
+            run = TrainingRun.objects.create(trigger=trigger, profile=profile, requested_by=user, device=device,
+                                             options=options or {})
             if user is not None:
                 audit_record(action="training_run.request", actor=user, object_type="training_run", object_id=run.pk,
-                             after={"trigger": trigger, "profile": profile, **({"device": device} if device else {})})
+                             after={"trigger": trigger, "profile": profile, **({"device": device} if device else {}),
+                                    **({"options": options} if options else {})})
             return run, True
     except IntegrityError:
         # Another trigger won the one open slot a moment ago.

@@ -101,12 +101,14 @@ def train_and_register(
     eval_rows=None,
     data=None,
     device: str = "auto",
+    extra_manifest: dict | None = None,
 ):
     """Train a version on the installation's data into its store, and register it (what
     `manage.py train` and a first run do), on `device`. Returns the registry version and its row.
     `companion`: an n-gram model fitted already, served with it (modeling.pipeline.build_version);
     `eval_rows`: measure it on these test rows alone (the gate's sample), not on validation and test;
-    `data`: the source's splits, when the caller has loaded them already."""
+    `data`: the source's splits, when the caller has loaded them already; `extra_manifest`: more
+    for its manifest (a tuning study's summary)."""
     if init_from is not None:
         registry.verify(init_from, key=conf.signing_key())  # its weights are where training starts
     source = data_source or conf.data.source
@@ -115,7 +117,7 @@ def train_and_register(
         config, data, DataOrigin(source, conf.data.seed),
         store=model_store.local_root(), key=conf.signing_key(), work_dir=work_dir or work_dir_for(profile),
         init_from=init_from, companion=companion,
-        extra_manifest={"profile": profile},
+        extra_manifest={"profile": profile, **(extra_manifest or {})},
         options=_build_options(resume=resume, progress=progress, show_progress=show_progress, device=device,
                                **({"eval_splits": ("test",), "eval_rows": {"test": eval_rows}} if eval_rows is not None else {})),
     )
@@ -208,10 +210,13 @@ def _discard_checkpoint(name: str) -> None:
 def _reporter(run: TrainingRun, *, stop: threading.Event | None, lost: threading.Event, checkpoint_name: str = ""):
     """The progress callback training calls: it stores progress every few seconds, uploads each
     checkpoint to the object store (when there is one, so another worker can resume the run), and
-    stops the training when the worker stops or the claim is lost."""
+    stops the training when the worker stops or the claim is lost. A tuning study's trials are
+    not uploaded: the study itself, in the database, is what another worker resumes."""
     last = {"at": 0.0}
 
     def progress(event: dict) -> None:
+        if event.get("kind") == "checkpoint" and run.trigger == TrainingRun.Trigger.TUNE:
+            return
         if event.get("kind") == "checkpoint":
             try:
                 model_store.checkpoint_save(checkpoint_name or f"run-{run.pk}", Path(event["work_dir"]))
@@ -239,6 +244,10 @@ def execute(run: TrainingRun, *, progress, device: str = "auto") -> TrainingOutc
     device = run.device or device
     if run.trigger == TrainingRun.Trigger.FIRST_RUN:
         return first_model(run, progress=progress, device=device)
+    if run.trigger == TrainingRun.Trigger.TUNE:
+        from reviews.worker.tuning import tune_run
+
+        return tune_run(run, progress=progress, device=device)
     return retrain(run, progress=progress, device=device)
 
 
@@ -248,7 +257,6 @@ def first_model(run: TrainingRun, *, progress, device: str = "auto") -> Training
     model, measured on the gate's test sample and compared there with the n-gram model, which it
     replaces when the gate finds it no worse."""
     from modeling.evaluate import stratified_subset
-    from modeling.retrain import gate
 
     started = time.monotonic()
     data = load_training_data(conf.data.source)
@@ -261,18 +269,9 @@ def first_model(run: TrainingRun, *, progress, device: str = "auto") -> Training
     version, row = train_and_register(config, profile=run.profile, work_dir=work_dir_for(f"run-{run.pk}"),
                                       resume=True, progress=progress, companion=companion, eval_rows=rows,
                                       data=data, device=device)
-    active = selectors.model_version_active()
     metrics = {"candidate": {"test": version.metrics.get("test")}}
-    if active is None or active.id == row.id:
-        decision, checks = TrainingRun.Decision.PROMOTED, []
-    else:
-        comparison = compare_on_test(row, active, test, rows)
-        checks = gate(candidate_test=comparison["candidate"], active_test=comparison["active"], best_full_test=None,
-                      holdout_candidate=None, holdout_active=None, holdout_n=0, config=conf.gate_config(),
-                      test_note=comparison_note(comparison)).checks
-        passed = all(c["passed"] for c in checks)
-        decision = TrainingRun.Decision.PROMOTED if passed else TrainingRun.Decision.REJECTED
-        metrics.update({"active": {"id": active.id, "test": active.metrics.get("test")}, "test_comparison": comparison})
+    passed, checks = test_check(row, test, rows, metrics)
+    decision = TrainingRun.Decision.PROMOTED if passed else TrainingRun.Decision.REJECTED
     said = "replaces the n-gram model" if decision == TrainingRun.Decision.PROMOTED else "was rejected by the gate"
     accuracy = version.metrics["test"]["accuracy"]
     return TrainingOutcome(
@@ -306,6 +305,23 @@ def compare_on_test(candidate: ModelVersion, active: ModelVersion, test, rows, p
             proba = predictor.predict_proba(list(test.select(rows)["text"]))
         answered[name] = proba.argmax(axis=1) == labels
     return {**paired_difference(answered["candidate"], answered["active"]), "of": len(test), "measured_now": measured}
+
+
+def test_check(row: ModelVersion, test, rows, metrics: dict) -> tuple[bool, list[dict]]:
+    """The gate's test check of a new version that is not a retrain (an installation's first
+    transformer, a tuned recipe) against the active version on the same test rows: (passed,
+    checks); the comparison goes into `metrics`. With no other version active it passes unchecked."""
+    from modeling.retrain import gate
+
+    active = selectors.model_version_active()
+    if active is None or active.id == row.id:
+        return True, []
+    comparison = compare_on_test(row, active, test, rows)
+    checks = gate(candidate_test=comparison["candidate"], active_test=comparison["active"], best_full_test=None,
+                  holdout_candidate=None, holdout_active=None, holdout_n=0, config=conf.gate_config(),
+                  test_note=comparison_note(comparison)).checks
+    metrics.update({"active": {"id": active.id, "test": active.metrics.get("test")}, "test_comparison": comparison})
+    return all(c["passed"] for c in checks), checks
 
 
 def comparison_note(comparison: dict) -> str:

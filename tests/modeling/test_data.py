@@ -179,3 +179,26 @@ def test_describe_reports_lengths_and_html(tmp_path):
     assert stats["rows"] == 4 and stats["labels"] == {"negative": 2, "positive": 2}
     assert stats["html_rows"] == 1
     assert stats["words"]["min"] == 5 and stats["words"]["max"] == 6
+
+
+def test_a_mix_of_sources_unites_their_splits_and_keeps_tests_out_of_training(tmp_path):
+    """packaged+packaged-rt: each split the union of the two (Rotten Tomatoes with its own fixed
+    split), the parts' sizes recorded, no test text in any train or validation split."""
+    from modeling.cleaning import DataSourceError
+    from modeling.config import SplitSizes
+    from modeling.data import RT_SIZES, load_reviews
+
+    mix = load_reviews("packaged+packaged-rt", sizes=SplitSizes(1000, 200, 300))
+    assert {k: len(v) for k, v in mix.items()} == {"train": 1000 + RT_SIZES.train, "validation": 200 + RT_SIZES.validation,
+                                                   "test": 300 + RT_SIZES.test}
+    tests = set(mix["test"]["text"])
+    assert not tests & set(mix["train"]["text"]) and not tests & set(mix["validation"]["text"])
+    described = json.loads(mix["test"].info.description)
+    assert described["source"] == "packaged+packaged-rt" and described["parts"] == {"packaged": 300, "packaged-rt": 2000}
+    assert load_reviews("packaged+packaged-rt", sizes=SplitSizes(1000, 200, 300))["train"]["text"] == mix["train"]["text"]
+    evaluation = tmp_path / "e.csv"
+    evaluation.write_text("text,label\ngood,1\nbad,0\n")
+    for bad, message in (("packaged+", "two or more"), ("packaged+packaged", "two or more"),
+                         (f"packaged+csv:{evaluation}", "no train/validation/test")):
+        with pytest.raises(DataSourceError, match=message):
+            load_reviews(bad, sizes=SplitSizes(1000, 200, 300))

@@ -1,5 +1,6 @@
 import os
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -117,12 +118,7 @@ def loop_installed(request, settings, tmp_path, monkeypatch, *, folder_store: bo
     """A tiny installation with an active first model trained on the toy aclImdb folder
     (indirect parameter: changes to its training configuration, e.g. an n-gram companion); its
     model store a folder in tmp_path, or (folder_store False) the one settings name already."""
-    base = make_model(tmp_path / "base", "bert")
-    settings.SENTIMENT_BASE_MODEL = str(base)
-    settings.SENTIMENT_DATA_SOURCE = f"aclimdb:{write_aclimdb(tmp_path / 'acl')}"
-    if folder_store:
-        settings.SENTIMENT_MODEL_STORE = tmp_path / "store"
-    settings.SENTIMENT_CACHE_DIR = tmp_path / "cache"
+    base = tiny_installation(settings, tmp_path, folder_store=folder_store)
     settings.SENTIMENT_RETRAIN_REPLAY_SIZE = 120
     settings.SENTIMENT_RETRAIN_LR = 1e-3
     settings.SENTIMENT_RETRAIN_MIN_CORRECTIONS = 3
@@ -132,7 +128,6 @@ def loop_installed(request, settings, tmp_path, monkeypatch, *, folder_store: bo
     settings.SENTIMENT_GATE_MAX_SOURCE_SHARE = 1.0
     changes = getattr(request, "param", {})
     monkeypatch.setitem(modeling_config.PROFILES, "quick", tiny_config(str(base), phases=(Phase("all", 4, 2e-3),), **changes))
-    settings.SENTIMENT_DATA_SPLIT = (18000, 60, 5000)
     from reviews import predictor
     from reviews.worker import training
     from reviews.models import ModelVersion
@@ -149,6 +144,20 @@ def loop(request, settings, tmp_path, monkeypatch, staff):
     """loop_installed, with the model store a folder."""
     with loop_installed(request, settings, tmp_path, monkeypatch) as row:
         yield row
+
+
+def tiny_installation(settings, tmp_path, *, folder_store: bool = True) -> Path:
+    """A tiny base encoder and the toy aclImdb data as the installation's, its model store
+    (unless `folder_store` is False: the one settings name already) and cache folders in
+    tmp_path; returns the encoder's folder."""
+    base = make_model(tmp_path / "base", "bert")
+    settings.SENTIMENT_BASE_MODEL = str(base)
+    settings.SENTIMENT_DATA_SOURCE = f"aclimdb:{write_aclimdb(tmp_path / 'acl')}"
+    if folder_store:
+        settings.SENTIMENT_MODEL_STORE = tmp_path / "store"
+    settings.SENTIMENT_CACHE_DIR = tmp_path / "cache"
+    settings.SENTIMENT_DATA_SPLIT = (18000, 60, 5000)
+    return base
 
 
 def process_env(var_dir, **extra) -> dict[str, str]:

@@ -59,14 +59,10 @@ def test_train_command_trains_registers_and_prints_metrics(settings, tmp_path, m
     from modeling import config as modeling_config
     from modeling.config import Phase
     from reviews.models import ModelVersion
-    from tests.tiny import make_model, tiny_config, write_aclimdb
+    from tests.reviews.conftest import tiny_installation
+    from tests.tiny import tiny_config
 
-    base = make_model(tmp_path / "base", "bert")
-    settings.SENTIMENT_BASE_MODEL = str(base)
-    settings.SENTIMENT_DATA_SOURCE = f"aclimdb:{write_aclimdb(tmp_path / 'acl')}"
-    settings.SENTIMENT_MODEL_STORE = tmp_path / "store"
-    settings.SENTIMENT_CACHE_DIR = tmp_path / "cache"
-    settings.SENTIMENT_DATA_SPLIT = (18000, 60, 5000)
+    base = tiny_installation(settings, tmp_path)
     monkeypatch.setitem(modeling_config.PROFILES, "quick", tiny_config(str(base), phases=(Phase("all", 3, 2e-3),)))
     call_command("train", "--profile", "quick", "--quiet", "--epochs", "2", "--fit-budget", "10")
     out = capsys.readouterr().out
@@ -83,3 +79,33 @@ def test_installation_data_keeps_the_rotten_tomatoes_split(settings):
     settings.SENTIMENT_DATA_SPLIT = (1000, 200, 300)
     assert len(load("packaged-rt")["test"]) == 2000
     assert {k: len(v) for k, v in load("packaged").items()} == {"train": 1000, "validation": 200, "test": 300}
+
+
+@pytest.mark.slow
+@pytest.mark.django_db
+def test_evaluate_cross_validates_a_recipe_and_resumes(settings, tmp_path, monkeypatch, capsys):
+    """evaluate --cv 3: three folds of the training split, each held out once, scored as served;
+    mean and 95% interval per figure. Run again: the finished folds are read back, not trained."""
+    from modeling import config as modeling_config
+    from modeling import crossval
+    from modeling.config import Phase
+    from tests.reviews.conftest import tiny_installation
+    from tests.tiny import tiny_config
+
+    base = tiny_installation(settings, tmp_path)
+    monkeypatch.setitem(modeling_config.PROFILES, "quick",
+                        tiny_config(str(base), phases=(Phase("all", 2, 2e-3),), ngram_companion=True))
+    call_command("evaluate", "--cv", "3", "--quiet")
+    out = capsys.readouterr().out
+    folds = [line for line in out.splitlines() if line.startswith("fold ")]
+    assert len(folds) == 3 and "3-fold cross-validation of profile quick" in out
+    held = sum(int(line.split("(")[1].split()[0]) for line in folds)
+    accuracy = next(line for line in out.splitlines() if line.startswith("accuracy "))
+    low, high = float(accuracy.split("interval ")[1].split()[0]), float(accuracy.split(" to ")[1].rstrip(";").split(";")[0])
+    assert low <= float(accuracy.split()[1]) <= high and held == 240  # every training review held out once
+
+    monkeypatch.setattr(crossval, "train", lambda *a, **k: pytest.fail("a finished fold was trained again"))
+    call_command("evaluate", "--cv", "3", "--quiet")
+    assert sum(line.startswith("fold ") for line in capsys.readouterr().out.splitlines()) == 3
+    with pytest.raises(CommandError, match="at least 2 folds"):
+        call_command("evaluate", "--cv", "1")

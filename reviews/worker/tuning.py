@@ -1,0 +1,167 @@
+"""A tuning study on the installation's data (`manage.py tune`, or a training run of trigger
+`tune` that the worker runs under the training lease): modeling.tuning's search, its study in
+the project's database, and the best trial registered as a version that staff may activate.
+
+Optuna keeps a study in its own tables (`studies`, `trials`, ... created on first use) in the
+database Django uses, through SQLAlchemy: on PostgreSQL over psycopg, on SQLite in the same file.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+from django.db import connection
+
+from modeling.checkpoints import CHECKPOINT
+from modeling.config import TrainConfig
+from modeling.tuning import Study, TuningError, load_space, summary, write_pictures
+from reviews.conf import conf
+from reviews.worker.training import load_training_data, profile_config, train_and_register, work_dir_for
+
+log = logging.getLogger(__name__)
+TUNED_PROFILE = "tuned"
+
+
+@dataclass(frozen=True)
+class TuneRequest:
+    """What to search: from `profile`'s recipe, `trials` trials in all (completed or pruned, over
+    every resumption), for at most `budget_minutes` of this process's time (a trial under way is
+    finished), in the study `name`."""
+
+    profile: str = "quick"
+    trials: int = 20
+    budget_minutes: float | None = None
+    name: str = ""
+    space: str | None = None  # a JSON file; default modeling.tuning.SEARCH_SPACE
+    storage: str | None = None  # an SQLAlchemy URL; default the project's database
+    data_source: str | None = None
+    seed: int = 0
+    heartbeat_seconds: int = 60
+    pictures: str | None = None  # a folder for history.svg and importances.svg
+    register: bool = True
+
+    def study_name(self) -> str:
+        return self.name or f"tune-{self.profile}"
+
+
+def project_storage_url() -> str:
+    """The project's database as an SQLAlchemy URL."""
+    s = connection.settings_dict
+    if connection.vendor == "sqlite":
+        name = str(s["NAME"])
+        if not name or name == ":memory:" or name.startswith("file:"):
+            raise TuningError("the project's database is in memory: pass --storage")
+        return f"sqlite:///{Path(name).resolve()}"
+    if connection.vendor == "postgresql":
+        auth = quote(s["USER"] or "", safe="") + (f":{quote(s['PASSWORD'], safe='')}" if s.get("PASSWORD") else "")
+        return f"postgresql+psycopg://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+    raise TuningError(f"a study cannot live in a {connection.vendor} database: pass --storage")
+
+
+def open_study(request: TuneRequest):
+    """The study, created or loaded: TPE sampling, a median pruner on per-epoch validation
+    accuracy, heartbeats, and a trial whose process died tried again once with its parameters."""
+    import warnings
+
+    import optuna
+
+    with warnings.catch_warnings():  # heartbeats and their retry are marked experimental (Optuna 5.1)
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        storage = optuna.storages.RDBStorage(
+            request.storage or project_storage_url(),
+            heartbeat_interval=request.heartbeat_seconds, grace_period=2 * request.heartbeat_seconds,
+            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1),
+            engine_kwargs={"pool_pre_ping": True},
+        )
+    return optuna.create_study(
+        study_name=request.study_name(), storage=storage, direction="maximize", load_if_exists=True,
+        sampler=optuna.samplers.TPESampler(seed=request.seed, n_startup_trials=5),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=0),
+    )
+
+
+def counted(study) -> int:
+    """Trials that count towards `trials`: completed or pruned."""
+    import optuna
+
+    return len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)))
+
+
+def run_study(request: TuneRequest, *, progress=None, show_progress: bool = False, device: str = "auto"):
+    """Run (or resume) the study to `trials`, then register its best trial: returns (study,
+    summary, the registered row or None). The best trial's folder holds its finished training
+    when it ran here, and is registered as it is; otherwise its recipe is trained again."""
+    import optuna
+
+    space = load_space(request.space)
+    study = open_study(request)
+    base = profile_config(request.profile)
+    source = request.data_source or conf.data.source
+    data = load_training_data(source)
+    runner = Study(study, base, space, data, work_dir_for(f"tune-{request.study_name()}"), device=device,
+                   show_progress=show_progress, progress=progress)
+    started = time.monotonic()
+    if counted(study) < request.trials:
+        study.optimize(runner.objective, timeout=request.budget_minutes * 60 if request.budget_minutes else None,
+                       callbacks=[runner.keep_the_best,
+                                  optuna.study.MaxTrialsCallback(request.trials, states=(
+                                      optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED))],
+                       gc_after_trial=True)
+    report = summary(study, seconds=time.monotonic() - started)
+    report["profile"] = request.profile
+    if request.pictures:
+        write_pictures(study, request.pictures)
+    if report["best_trial"] is None or not request.register:
+        return study, report, None
+    best = study.best_trial
+    config = TrainConfig.from_dict(best.user_attrs["config"])
+    folder = Path(best.user_attrs["work_dir"])
+    trained_here = (folder / CHECKPOINT).exists()
+    if not trained_here:
+        log.info("the best trial (%d) ran elsewhere or its folder is gone: training its recipe again", best.number)
+    _, row = train_and_register(config, profile=TUNED_PROFILE, data_source=source, work_dir=folder,
+                                resume=trained_here, progress=progress, show_progress=show_progress, data=data,
+                                device=device, extra_manifest={"tuning": report})
+    return study, report, row
+
+
+def tune_run(run, *, progress, device: str = "auto"):
+    """A training run of trigger "tune" (the worker, under the training lease): the study its
+    options ask for, its best trial registered and put to the gate's test check against the
+    active version on the gate's test sample; it then waits for staff to promote it (or is
+    rejected), as a retrain's candidate does. The first version of an installation is active."""
+    from modeling.evaluate import stratified_subset
+    from reviews import selectors
+    from reviews.models import TrainingRun
+    from reviews.services.training import TrainingOutcome
+    from reviews.worker.training import test_check
+
+    options = run.options or {}
+    request = TuneRequest(profile=run.profile, trials=int(options.get("trials", TuneRequest.trials)),
+                          budget_minutes=options.get("budget_minutes"), name=options.get("study", ""))
+    started = time.monotonic()
+    _, report, row = run_study(request, progress=progress, device=device)
+    if row is None:
+        raise TuningError(f"no trial of study {request.study_name()} completed")
+    metrics = {"candidate": {"test": row.metrics.get("test")}, "tuning": report}
+    active = selectors.model_version_active()
+    test = load_training_data(conf.data.source)["test"]
+    rows = stratified_subset(test["label"], conf.gate_config().test_size, seed=conf.data.seed)
+    passed, checks = test_check(row, test, rows, metrics)
+    if active is None or active.id == row.id:
+        decision = TrainingRun.Decision.PROMOTED
+    else:
+        decision = TrainingRun.Decision.AWAITING if passed else TrainingRun.Decision.REJECTED
+    said = {TrainingRun.Decision.PROMOTED: "is the first version: active",
+            TrainingRun.Decision.AWAITING: "passed the gate: waiting for staff to promote it",
+            TrainingRun.Decision.REJECTED: "was rejected by the gate"}[decision]
+    return TrainingOutcome(
+        version_id=row.id, decision=decision, reasons=checks, metrics=metrics,
+        duration_s=round(time.monotonic() - started, 1),
+        log=(f"study {report['study']}: best trial {report['best_trial']} (validation {report['best_validation']:.4f}) "
+             f"of {sum(report['trials'].values())}, registered as {row.id}; it {said}"),
+    )
