@@ -118,6 +118,14 @@ def run_study(request: TuneRequest, *, progress=None, show_progress: bool = Fals
     if report["best_trial"] is None or not request.register:
         return study, report, None
     best = study.best_trial
+    registered = study.user_attrs.get("registered") or {}
+    if registered.get("trial") == best.number:  # a finished study run again: nothing new to register
+        from reviews.models import ModelVersion
+
+        row = ModelVersion.objects.filter(pk=registered["version"]).first()
+        if row is not None:
+            log.info("the best trial (%d) is version %s already", best.number, row.id)
+            return study, report, row
     config = TrainConfig.from_dict(best.user_attrs["config"])
     folder = Path(best.user_attrs["work_dir"])
     trained_here = (folder / CHECKPOINT).exists()
@@ -126,6 +134,7 @@ def run_study(request: TuneRequest, *, progress=None, show_progress: bool = Fals
     _, row = train_and_register(config, profile=TUNED_PROFILE, data_source=source, work_dir=folder,
                                 resume=trained_here, progress=progress, show_progress=show_progress, data=data,
                                 device=device, extra_manifest={"tuning": report})
+    study.set_user_attr("registered", {"trial": best.number, "version": row.id})
     return study, report, row
 
 

@@ -66,6 +66,9 @@ def test_tune_searches_registers_the_best_and_draws_it(installation, tmp_path, c
     assert (tmp_path / "pictures" / "history.svg").read_text().lstrip().startswith("<?xml")
     # Only the best trial's folder was kept, and the build took it (no folder left).
     assert not list((Path(tmp_path / "cache") / "training" / "tune-toy").glob("trial-*"))
+    # The finished study run again: no trial, no second version.
+    call_command("tune", "--trials", "4", "--space", str(installation), "--study", "toy", "--quiet")
+    assert ModelVersion.objects.filter(profile="tuned").count() == 1 and len(project_study("toy").trials) == len(study.trials)
 
 
 def test_a_bad_search_space_is_a_clear_error(installation, tmp_path):
