@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Count
 from django.utils import timezone
 
@@ -60,10 +60,13 @@ def tallies_refresh(*, now=None) -> int:
         up_to = (model.objects.filter(created_at__lt=settled).order_by("-created_at", "-id")
                  .values_list("id", flat=True).first()) or 0
         counts = _grouped(rows.filter(id__lte=up_to), by)
-        with transaction.atomic():
-            Tally.objects.filter(counter=counter).delete()
-            Tally.objects.bulk_create([Tally(counter=counter, key=key, value=n, up_to=up_to, counted_at=now)
-                                       for key, n in counts.items()])
+        try:
+            with transaction.atomic():
+                Tally.objects.filter(counter=counter).delete()
+                Tally.objects.bulk_create([Tally(counter=counter, key=key, value=n, up_to=up_to, counted_at=now)
+                                           for key, n in counts.items()])
+        except IntegrityError:
+            continue  # another worker's refresh wrote this counter at the same moment: its count stands
         total += counts[""]
     return total
 
