@@ -23,7 +23,7 @@ import logging
 import shutil
 import time
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from datasets import DatasetDict
@@ -119,6 +119,8 @@ class Study:
     device: str = "auto"
     show_progress: bool = False
     progress: Progress | None = None  # each training event, with the trial's number
+    # The companion's candidate n-gram models, fitted on the first trial that needs them.
+    fitted: list | None = field(default=None, init=False, repr=False)
 
     def objective(self, trial) -> float:
         import optuna
@@ -156,12 +158,12 @@ class Study:
         return value
 
     def _candidates(self):
-        if self.base.ngram_companion and not hasattr(self, "_fitted"):
-            self._fitted = companion_candidates(self.data)
-        return getattr(self, "_fitted", None)
+        if self.base.ngram_companion and self.fitted is None:
+            self.fitted = companion_candidates(self.data)
+        return self.fitted
 
     def keep_the_best(self, study, frozen) -> None:
-        """After each trial: keep the folder of the best trial so far, delete the other completed ones'."""
+        """After each trial: keep the folder of the best trial so far, delete the other completed trials' folders."""
         import optuna
 
         if frozen.state != optuna.trial.TrialState.COMPLETE:
