@@ -84,6 +84,47 @@ def open_study(request: TuneRequest):
     )
 
 
+def fail_trials_that_never_beat(study, grace_seconds: float) -> list[int]:
+    """Fail, and hand to the storage's retry, every running trial older than the grace period
+    that has no heartbeat at all; returns their numbers.
+
+    Optuna's own stale check (before each trial) fails a running trial whose last heartbeat is
+    too old but skips one that has none, so a process killed between creating its trial and
+    recording the first heartbeat would leave that trial running for ever. A trial that another
+    live process has just created is younger than the grace period and is left alone."""
+    import copy
+    from datetime import datetime, timedelta
+
+    import optuna
+    import sqlalchemy
+
+    storage = study._storage
+    running = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+               if t.datetime_start is not None and datetime.now() - t.datetime_start > timedelta(seconds=grace_seconds)]
+    if not running:
+        return []
+    engine = getattr(storage, "_backend", storage).engine  # the RDB storage under Optuna's cache
+    with engine.connect() as db:  # Optuna keeps heartbeats in this table of its schema
+        beating = set(db.execute(sqlalchemy.text("SELECT trial_id FROM trial_heartbeats WHERE trial_id IN :ids")
+                                 .bindparams(sqlalchemy.bindparam("ids", expanding=True)),
+                                 {"ids": [t._trial_id for t in running]}).scalars())
+    failed = []
+    for trial in running:
+        if trial._trial_id in beating:
+            continue  # Optuna's stale check decides on this one
+        try:
+            if storage.set_trial_state_values(trial._trial_id, state=optuna.trial.TrialState.FAIL):
+                failed.append(trial)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            pass  # another process failed or finished it first
+    retry = storage.get_heartbeat_stale_trial_callback()
+    for trial in failed:
+        log.warning("trial %d never recorded a heartbeat (its process died at its start): failed, tried again", trial.number)
+        if retry is not None:
+            retry(study, copy.deepcopy(storage.get_trial(trial._trial_id)))
+    return [t.number for t in failed]
+
+
 def counted(study) -> int:
     """Trials that count towards `trials`: completed or pruned."""
     import optuna
@@ -105,6 +146,7 @@ def run_study(request: TuneRequest, *, progress=None, show_progress: bool = Fals
     runner = Study(study, base, space, data, work_dir_for(f"tune-{request.study_name()}"), device=device,
                    show_progress=show_progress, progress=progress)
     started = time.monotonic()
+    fail_trials_that_never_beat(study, 2 * request.heartbeat_seconds)
     if counted(study) < request.trials:
         study.optimize(runner.objective, timeout=request.budget_minutes * 60 if request.budget_minutes else None,
                        callbacks=[runner.keep_the_best,

@@ -83,7 +83,8 @@ def test_a_bad_search_space_is_a_clear_error(installation, tmp_path):
 
 def test_a_killed_study_resumes(installation, tmp_path):
     """SIGKILL during the second trial; run again: the dead trial is failed once its heartbeat
-    is stale and tried again, and the study ends with three counted trials and a registered best."""
+    is stale (or, killed before its first heartbeat, once it is older than the grace period) and
+    tried again, and the study ends with three counted trials and a registered best."""
     import optuna
 
     env = process_env(tmp_path / "var")
@@ -115,6 +116,27 @@ def test_a_killed_study_resumes(installation, tmp_path):
     assert sum(s in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED) for s in states) == 3
     failed = next(t for t in trials if t.state == optuna.trial.TrialState.FAIL)
     assert any(t.params == failed.params and t.number > failed.number for t in trials)  # tried again
+
+
+def test_a_trial_killed_before_its_first_heartbeat_is_tried_again(installation):
+    """A process killed between creating its trial and recording the trial's first heartbeat
+    leaves a running trial with no heartbeat at all, which Optuna's stale check skips forever.
+    The next run fails it once it is older than the grace period and tries its parameters again."""
+    import optuna
+
+    from reviews.worker.tuning import TuneRequest, open_study
+
+    study = open_study(TuneRequest(name="silent", heartbeat_seconds=1))
+    orphan = study.ask()  # no heartbeat thread: as if its process died at once
+    lr = orphan.suggest_float("lr", 5e-4, 5e-3, log=True)
+    time.sleep(2.5)  # past the grace period (twice the heartbeat)
+    call_command("tune", "--trials", "1", "--space", str(installation), "--study", "silent", "--heartbeat", "1",
+                 "--quiet", "--no-register")
+    trials = project_study("silent").get_trials(deepcopy=False)
+    assert trials[0].state == optuna.trial.TrialState.FAIL
+    retried = [t for t in trials[1:] if t.params.get("lr") == lr]
+    assert retried and retried[0].state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    assert not [t for t in trials if t.state == optuna.trial.TrialState.RUNNING]
 
 
 def test_a_tuning_study_is_a_training_run_the_worker_runs(installation, settings, staff_api, monkeypatch):
