@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from urllib.parse import urlparse
 
-from modeling.registry import TMP_PREFIX, RegistryError, VerificationError
+from modeling.registry import TMP_PREFIX, RegistryError, VerificationError, read_manifest
 
 log = logging.getLogger(__name__)
 COMPLETE = ".complete"
@@ -153,8 +153,10 @@ class ObjectStore:
 
     def fetch_version(self, version_id: str, cache: Path, *, verify: Callable[[Path], object]) -> Path:
         """Download a version into `cache`, verified by `verify(folder)` (which raises when it
-        fails) before it is renamed into place; returns its folder. A version not in the store
-        whole raises VerificationError."""
+        fails) before it is renamed into place; returns its folder. A copy already in place (another
+        process's fetch that landed first) is kept when it verifies and has the store's manifest;
+        otherwise it is moved aside whole and replaced. A version not in the store whole raises
+        NotInStore."""
         vid = _safe_name(version_id)
         if not self.has_version(vid):
             raise NotInStore(f"version {vid} is not in the object store {self.url}")
@@ -174,11 +176,22 @@ class ObjectStore:
                 self._download(key, fetched / rel)
             verify(fetched)
             final = cache / vid
-            if final.exists():
-                shutil.rmtree(final)  # a stale or damaged copy: the store's verified one replaces it
-            os.rename(fetched, final)
-            log.info("version %s fetched from %s", vid, self.url)
-            return final
+            for attempt in range(3):
+                try:
+                    os.rename(fetched, final)  # fails when a copy is there (never renamed over one)
+                    log.info("version %s fetched from %s", vid, self.url)
+                    return final
+                except OSError:
+                    if not final.exists():
+                        continue  # another process moved it aside meanwhile
+                if _same_copy(final, fetched, verify):
+                    return final  # another process's fetch landed first: kept (a web process may read it)
+                log.warning("version %s: the copy in %s differs from the store's or does not verify: replaced", vid, cache)
+                try:  # moved aside whole (a process reading it keeps its files), deleted with `tmp`
+                    os.rename(final, tmp / f"replaced-{attempt}")
+                except FileNotFoundError:
+                    pass  # another process moved it aside first
+            raise VerificationError(f"version {vid}: its folder in {cache} kept changing while it was fetched")
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
@@ -225,6 +238,17 @@ class ObjectStore:
 
     def delete_checkpoint(self, name: str) -> None:
         self._delete(self._list(self._key("checkpoints", _safe_name(name)) + "/"))
+
+
+def _same_copy(folder: Path, fetched: Path, verify: Callable[[Path], object]) -> bool:
+    """True when `folder` verifies and holds what `fetched` holds: the same manifest, so the same
+    files by their digests (an older copy that still verifies, say before an export was added to
+    the version, is not the same)."""
+    try:
+        verify(folder)
+        return read_manifest(folder) == read_manifest(fetched)
+    except (RegistryError, OSError, ValueError):
+        return False
 
 
 def _file_mac(path: Path, key: bytes, label: str) -> str:

@@ -65,8 +65,8 @@ def local_path(version_id: str) -> Path:
 def fetch_verified(version_id: str) -> Path:
     """Fetch the version from the object store into the cache, verified, replacing a copy that
     does not verify (a version re-sealed under a new key, a damaged file). One fetch at a time per
-    version in this process; another process fetching it too is harmless (each renames a verified
-    folder into place)."""
+    version in this process; another process fetching it too is harmless (the first verified copy
+    renamed into place is kept; a copy is replaced only when it does not verify)."""
     store = remote()
     with _lock:
         lock = _fetching.setdefault(version_id, threading.Lock())

@@ -66,6 +66,38 @@ def test_a_version_changed_in_the_store_is_refused(store, version, tmp_path, s3_
     assert list((tmp_path / "cache").iterdir()) == []
 
 
+def test_a_copy_another_process_fetched_meanwhile_is_kept_and_a_damaged_one_replaced(store, version, tmp_path):
+    """Two processes fetching one version: the second to finish finds the first one's verified
+    copy in place and keeps it (a web process may be reading it), instead of deleting it and
+    renaming its own over it. A copy that does not verify, or is not the store's, is replaced."""
+    import shutil
+
+    store.put_version(version.path)
+    final = tmp_path / "cache" / version.id
+
+    def verify_while_another_process_lands(folder):
+        verify(folder)
+        if folder != final and not final.exists():
+            shutil.copytree(folder, final)  # the other process's rename happens now
+
+    fetched = store.fetch_version(version.id, tmp_path / "cache", verify=verify_while_another_process_lands)
+    assert fetched == final
+    weights = final / "sub" / "weights.bin"
+    inode = weights.stat().st_ino
+    fetched = store.fetch_version(version.id, tmp_path / "cache", verify=verify_while_another_process_lands)
+    assert fetched == final and weights.stat().st_ino == inode  # the copy in use was not deleted
+    weights.write_bytes(b"damaged")
+    fetched = store.fetch_version(version.id, tmp_path / "cache", verify=verify)
+    assert weights.read_bytes() == (version.path / "sub" / "weights.bin").read_bytes()
+    registry.verify(fetched, key=KEY)
+    # A copy that passes the check but is not the store's (older: before the version was extended).
+    manifest = final / registry.MANIFEST
+    manifest.write_text(manifest.read_text().replace('"base_model"', '"older": true, "base_model"', 1))
+    store.fetch_version(version.id, tmp_path / "cache", verify=lambda folder: None)
+    assert '"older"' not in manifest.read_text()
+    assert not list((tmp_path / "cache").glob(f"{registry.TMP_PREFIX}*"))
+
+
 def test_uploading_again_replaces_the_files_and_drops_removed_ones(store, version, tmp_path):
     """A version re-sealed or extended goes up again: the store then holds exactly its new files."""
     store.put_version(version.path)
