@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 from pathlib import Path
 
 import numpy as np
 from datasets import DatasetDict
 
+from modeling.cleaning import split_hash
 from modeling.config import TrainConfig
 from modeling.evaluate import metrics_from_proba
 from modeling.ngram import combine
@@ -63,12 +65,18 @@ def cross_validate(config: TrainConfig, data: DatasetDict, *, k: int, seed: int,
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
     record = work_dir / FOLDS_FILE
-    done = json.loads(record.read_text()) if record.exists() else {}
-    # As JSON gives it back (tuples become lists), to compare with the record's.
-    key = json.loads(json.dumps({"config": config.to_dict(), "k": k, "seed": seed, "rows": len(data["train"])}))
-    if done.get("key") != key:  # another recipe or split: start again
-        done = {"key": key, "folds": []}
+    try:
+        done = json.loads(record.read_text())
+    except (FileNotFoundError, ValueError):  # none yet, or cut short
+        done = {}
     split = data["train"]
+    # As JSON gives it back (tuples become lists), to compare with the record's.
+    key = json.loads(json.dumps({"config": config.to_dict(), "k": k, "seed": seed, "rows": len(split),
+                                 "train_sha256": split_hash(split)}))
+    if not isinstance(done, dict) or done.get("key") != key:  # another recipe or split: start again,
+        done = {"key": key, "folds": []}  # and no fold resumes from weights trained on the other one
+        for folder in work_dir.glob("fold-*"):
+            shutil.rmtree(folder, ignore_errors=True)
     for i, held in enumerate(fold_indices(split["label"], k, seed)):
         if i < len(done["folds"]):
             continue
@@ -89,7 +97,9 @@ def cross_validate(config: TrainConfig, data: DatasetDict, *, k: int, seed: int,
         metrics = metrics_from_proba(fold["test"]["label"], proba)
         done["folds"].append({"fold": i + 1, "n": metrics["n"], "train_rows": len(fit),
                               **{name: metrics[name] for name in FIGURES}})
-        record.write_text(json.dumps(done, indent=2))
+        partial = record.with_suffix(".partial")
+        partial.write_text(json.dumps(done, indent=2))
+        os.replace(partial, record)  # a kill leaves the old record or the new one, whole
         shutil.rmtree(folder, ignore_errors=True)
         log.info("fold %d of %d: accuracy %.4f on %d held-out reviews", i + 1, k, metrics["accuracy"], metrics["n"])
     folds = done["folds"]
