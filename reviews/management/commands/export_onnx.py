@@ -3,6 +3,7 @@ from django.core.management.base import BaseCommand, CommandError
 from modeling import onnx_runtime, registry
 from reviews import model_store
 from reviews.conf import conf
+from reviews.management.versions import over_versions
 from reviews.models import ModelVersion
 
 
@@ -23,29 +24,23 @@ class Command(BaseCommand):
         missing = sorted(set(versions) - set(rows.values_list("pk", flat=True)))
         if missing:
             raise CommandError(f"no such version: {', '.join(missing)}")
-        key, failed = conf.signing_key(), 0
-        for version in rows.order_by("created_at"):
+        key = conf.signing_key()
+
+        def export(version):
             if version.kind == ModelVersion.Kind.NGRAM:
-                if versions:
-                    self.stdout.write(f"{version.id}: an n-gram model; it has no transformer to export")
-                continue
-            try:
-                manifest = registry.verify(version.path, key=key)
-                if onnx_runtime.files(version.path, manifest) and not versions:
-                    continue
-                entry = {}
+                return "an n-gram model; it has no transformer to export" if versions else None
+            manifest = registry.verify(version.path, key=key)
+            if onnx_runtime.files(version.path, manifest) and not versions:
+                return None
+            entry = {}
 
-                def add(folder):
-                    entry.update(onnx_runtime.export(folder))
-                    return {"onnx": entry}
+            def add(folder):
+                entry.update(onnx_runtime.export(folder))
+                return {"onnx": entry}
 
-                registry.extend(version.path, key=key, add=add)
-                model_store.publish(version.id)  # with an object store, every machine gets the export
-            except registry.RegistryError as exc:
-                failed += 1
-                self.stderr.write(f"{version.id}: not exported: {exc}")
-                continue
+            registry.extend(version.path, key=key, add=add)
+            model_store.publish(version.id)  # with an object store, every machine gets the export
             kept = ", ".join(entry["files"]) or f"nothing ({entry.get('error', 'the exports disagreed with PyTorch')})"
-            self.stdout.write(f"{version.id}: exported {kept} in {entry['seconds']:.0f} s")
-        if failed:
-            raise CommandError(f"{failed} version(s) could not be exported")
+            return f"exported {kept} in {entry['seconds']:.0f} s"
+
+        over_versions(self, rows, export, not_done="not exported", failure="could not be exported")

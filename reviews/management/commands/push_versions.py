@@ -5,6 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from modeling import registry
 from reviews import model_store
 from reviews.conf import conf
+from reviews.management.versions import over_versions
 from reviews.models import ModelVersion
 
 
@@ -22,20 +23,14 @@ class Command(BaseCommand):
         if store is None:
             raise CommandError("SENTIMENT_MODEL_STORE is a folder, not an object store (s3://bucket/prefix)")
         folder = Path(source) if source else model_store.local_root()
-        key, failed = conf.signing_key(), 0
-        for version in ModelVersion.objects.order_by("created_at"):
-            try:
-                if store.has_version(version.id):
-                    if options["verbosity"] > 1:
-                        self.stdout.write(f"{version.id}: in the store already")
-                    continue
-                path = folder / version.id
-                registry.verify(path, key=key)
-                store.put_version(path)
-            except registry.RegistryError as exc:
-                failed += 1
-                self.stderr.write(f"{version.id}: not uploaded: {exc}")
-                continue
-            self.stdout.write(f"{version.id}: uploaded to {store.url}")
-        if failed:
-            raise CommandError(f"{failed} version(s) could not be uploaded")
+        key = conf.signing_key()
+
+        def upload(version):
+            if store.has_version(version.id):
+                return "in the store already" if options["verbosity"] > 1 else None
+            path = folder / version.id
+            registry.verify(path, key=key)
+            store.put_version(path)
+            return f"uploaded to {store.url}"
+
+        over_versions(self, ModelVersion.objects.all(), upload, not_done="not uploaded", failure="could not be uploaded")

@@ -5,6 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from modeling import registry
 from reviews import model_store
 from reviews.conf import conf
+from reviews.management.versions import over_versions
 from reviews.models import ModelVersion
 
 
@@ -25,18 +26,13 @@ class Command(BaseCommand):
 
     def handle(self, *args, old_key_env, old_secret_key_env, **options):
         key, old_key = conf.signing_key(), self.old_key(old_key_env, old_secret_key_env)
-        failed = 0
-        for version in ModelVersion.objects.order_by("created_at"):
-            try:
-                said = self.seal(version, key=key, old_key=old_key)
-            except registry.RegistryError as exc:
-                failed += 1
-                self.stderr.write(f"{version.id}: NOT sealed, it will not be loaded: {exc}")
-                continue
-            if said or options["verbosity"] > 1:
-                self.stdout.write(f"{version.id}: {said or 'sealed with the current key'}")
-        if failed:
-            raise CommandError(f"{failed} version(s) could not be sealed")
+
+        def seal(version):
+            said = self.seal(version, key=key, old_key=old_key)
+            return said or ("sealed with the current key" if options["verbosity"] > 1 else None)
+
+        over_versions(self, ModelVersion.objects.all(), seal, not_done="NOT sealed, it will not be loaded",
+                      failure="could not be sealed")
 
     @staticmethod
     def old_key(key_env: str | None, secret_env: str | None) -> bytes | None:
