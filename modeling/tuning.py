@@ -101,6 +101,16 @@ def suggest_config(trial, base: TrainConfig, space: dict) -> TrainConfig:
     return replace(base, phases=(phase,), **values)
 
 
+def recipe_config(base: TrainConfig, params: dict) -> TrainConfig:
+    """The recipe a trial with these parameters (a study's best_params) trains from `base`."""
+    import optuna
+
+    unknown = sorted(set(params) - set(SEARCH_SPACE))
+    if unknown:
+        raise TuningError(f"unknown parameter {unknown[0]!r} (known: {', '.join(SEARCH_SPACE)})")
+    return suggest_config(optuna.trial.FixedTrial(params), base, {name: {"choices": [v]} for name, v in params.items()})
+
+
 def trial_folder(root: Path, params: dict) -> Path:
     """A trial's folder, named by its parameters: a retried trial finds its predecessor's checkpoint."""
     digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
@@ -147,9 +157,9 @@ class Study:
         except optuna.TrialPruned:
             shutil.rmtree(folder, ignore_errors=True)
             raise
-        except TrainingInterrupted:
-            # Stopped from outside (a worker stopping): the same parameters go first when the
-            # study resumes, and continue from the folder's checkpoint.
+        except (TrainingInterrupted, KeyboardInterrupt):
+            # Stopped from outside (a worker stopping, Ctrl-C): the same parameters go first when
+            # the study resumes, and continue from the folder's checkpoint.
             self.study.enqueue_trial(trial.params)
             raise
         trial.set_user_attr("train_seconds", round(time.monotonic() - started, 1))

@@ -48,18 +48,38 @@ class TuneRequest:
         return self.name or f"tune-{self.profile}"
 
 
-def project_storage_url() -> str:
-    """The project's database as an SQLAlchemy URL."""
+# Keys of Django's database OPTIONS that are Django's own, not the driver's connection parameters.
+DJANGO_ONLY_OPTIONS = frozenset({"pool", "isolation_level", "server_side_binding", "assume_role", "transaction_mode",
+                                 "init_command"})
+
+
+def project_storage() -> tuple[str, dict]:
+    """The project's database as SQLAlchemy reaches it: (URL, the driver's connect arguments),
+    the same server, credentials and connection options (sslmode, sslrootcert, options,
+    application_name, ...) as Django's own connection; on SQLite the same lock timeout."""
+    from sqlalchemy.engine import URL
+
     s = connection.settings_dict
+    options = {k: v for k, v in (s.get("OPTIONS") or {}).items() if k not in DJANGO_ONLY_OPTIONS}
     if connection.vendor == "sqlite":
         name = str(s["NAME"])
         if not name or name == ":memory:" or name.startswith("file:"):
             raise TuningError("the project's database is in memory: pass --storage")
-        return f"sqlite:///{Path(name).resolve()}"
+        return f"sqlite:///{Path(name).resolve()}", {"timeout": options.get("timeout", 20)}
     if connection.vendor == "postgresql":
-        auth = quote(s["USER"] or "", safe="") + (f":{quote(s['PASSWORD'], safe='')}" if s.get("PASSWORD") else "")
-        return f"postgresql+psycopg://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+        host = s["HOST"] or "127.0.0.1"
+        if host.startswith("/"):  # a Unix socket's folder: libpq takes it as a parameter
+            options.setdefault("host", host)
+            host = None
+        url = URL.create("postgresql+psycopg", username=s["USER"] or None, password=s.get("PASSWORD") or None,
+                         host=host, port=int(s["PORT"]) if s["PORT"] else None, database=s["NAME"])
+        return url.render_as_string(hide_password=False), options
     raise TuningError(f"a study cannot live in a {connection.vendor} database: pass --storage")
+
+
+def project_storage_url() -> str:
+    """The project's database as an SQLAlchemy URL (its connect arguments: project_storage)."""
+    return project_storage()[0]
 
 
 def open_study(request: TuneRequest):
@@ -71,11 +91,11 @@ def open_study(request: TuneRequest):
 
     with warnings.catch_warnings():  # heartbeats and their retry are marked experimental (Optuna 5.1)
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        url, connect_args = (request.storage, {}) if request.storage else project_storage()
         storage = optuna.storages.RDBStorage(
-            request.storage or project_storage_url(),
-            heartbeat_interval=request.heartbeat_seconds, grace_period=2 * request.heartbeat_seconds,
+            url, heartbeat_interval=request.heartbeat_seconds, grace_period=2 * request.heartbeat_seconds,
             heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1),
-            engine_kwargs={"pool_pre_ping": True},
+            engine_kwargs={"pool_pre_ping": True, "connect_args": connect_args},
         )
     return optuna.create_study(
         study_name=request.study_name(), storage=storage, direction="maximize", load_if_exists=True,
@@ -142,6 +162,12 @@ def run_study(request: TuneRequest, *, progress=None, show_progress: bool = Fals
     study = open_study(request)
     base = profile_config(request.profile)
     source = request.data_source or conf.data.source
+    searches = {"profile": request.profile, "base_model": base.base_model, "data_source": source}
+    known = study.user_attrs.get("searches")
+    if known is None:
+        study.set_user_attr("searches", searches)
+    elif known != searches:  # its trials would not be comparable, nor their folders' checkpoints usable
+        raise TuningError(f"study {request.study_name()} searches {known}, not {searches}: name another study")
     data = load_training_data(source)
     runner = Study(study, base, space, data, work_dir_for(f"tune-{request.study_name()}"), device=device,
                    show_progress=show_progress, progress=progress)
@@ -167,6 +193,7 @@ def run_study(request: TuneRequest, *, progress=None, show_progress: bool = Fals
         row = ModelVersion.objects.filter(pk=registered["version"]).first()
         if row is not None:
             log.info("the best trial (%d) is version %s already", best.number, row.id)
+            report["registered_before"] = True
             return study, report, row
     config = TrainConfig.from_dict(best.user_attrs["config"])
     folder = Path(best.user_attrs["work_dir"])
@@ -197,6 +224,12 @@ def tune_run(run, *, progress, device: str = "auto"):
     _, report, row = run_study(request, progress=progress, device=device)
     if row is None:
         raise TuningError(f"no trial of study {request.study_name()} completed")
+    if report.get("registered_before"):  # a finished study asked again: its best is known already
+        return TrainingOutcome(
+            version_id=row.id, decision=TrainingRun.Decision.SKIPPED, metrics={"tuning": report},
+            duration_s=round(time.monotonic() - started, 1),
+            log=(f"study {report['study']}: its best trial {report['best_trial']} is version {row.id} already, "
+                 "registered by an earlier run; nothing new"))
     metrics = {"candidate": {"test": row.metrics.get("test")}, "tuning": report}
     test = load_training_data(conf.data.source)["test"]
     rows = stratified_subset(test["label"], conf.gate_config().test_size, seed=conf.data.seed)

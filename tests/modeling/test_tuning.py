@@ -52,3 +52,24 @@ def test_a_trial_behind_the_others_is_pruned_at_an_epoch_and_its_folder_removed(
     assert trial.state == optuna.trial.TrialState.PRUNED and len(epochs) == 1
     assert trial.intermediate_values == {0: epochs[0]["validation_accuracy"]}
     assert not trial_folder(tmp_path / "trials", trial.params).exists()
+
+
+@pytest.mark.slow
+def test_a_trial_stopped_with_ctrl_c_goes_first_when_the_study_resumes(tmp_path):
+    """Ctrl-C during a trial's training: the study stops, and its parameters wait at the head of
+    the study, so the next run continues that trial from its folder's checkpoint."""
+    base = tiny_config(str(make_model(tmp_path / "base")), phases=(Phase("all", 2, 2e-3),))
+    study = optuna.create_study(direction="maximize")
+
+    def interrupt(event):
+        if event["kind"] == "epoch":
+            raise KeyboardInterrupt
+
+    runner = Study(study, base, {"lr": {"low": 1e-3, "high": 3e-3}}, toy_data(), tmp_path / "trials",
+                   show_progress=False, progress=interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        study.optimize(runner.objective, n_trials=1)
+    stopped = study.trials[0]
+    waiting = study.get_trials(states=(optuna.trial.TrialState.WAITING,))
+    assert [t.system_attrs["fixed_params"] for t in waiting] == [stopped.params]  # what it will suggest
+    assert trial_folder(tmp_path / "trials", stopped.params).exists()

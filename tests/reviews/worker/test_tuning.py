@@ -38,9 +38,10 @@ def installation(settings, tmp_path):
 def project_study(name):
     import optuna
 
-    from reviews.worker.tuning import project_storage_url
+    from reviews.worker.tuning import project_storage
 
-    return optuna.load_study(study_name=name, storage=project_storage_url())
+    url, connect_args = project_storage()
+    return optuna.load_study(study_name=name, storage=optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": connect_args}))
 
 
 def test_tune_searches_registers_the_best_and_draws_it(installation, tmp_path, capsys):
@@ -71,6 +72,29 @@ def test_tune_searches_registers_the_best_and_draws_it(installation, tmp_path, c
     assert ModelVersion.objects.filter(profile="tuned").count() == 1 and len(project_study("toy").trials) == len(study.trials)
 
 
+def test_the_study_connects_with_djangos_connection_options(installation, monkeypatch):
+    """Optuna's engine reaches the database as Django does: its connection options (here an
+    application name on PostgreSQL, as sslmode or sslrootcert would be) and not Django's own
+    keys (its pool); on SQLite the same 20 s lock timeout. A study opens over it."""
+    import sqlalchemy
+    from django.db import connection
+
+    from reviews.worker.tuning import TuneRequest, open_study, project_storage
+
+    if connection.vendor == "postgresql":
+        monkeypatch.setitem(connection.settings_dict, "OPTIONS",
+                            {**connection.settings_dict.get("OPTIONS", {}), "application_name": "sentiment-tune",
+                             "pool": {"min_size": 1, "max_size": 2}})
+    url, connect_args = project_storage()
+    if connection.vendor == "postgresql":
+        assert connect_args["application_name"] == "sentiment-tune" and "pool" not in connect_args
+        with sqlalchemy.create_engine(url, connect_args=connect_args).connect() as db:
+            assert db.execute(sqlalchemy.text("SHOW application_name")).scalar() == "sentiment-tune"
+    else:
+        assert connect_args == {"timeout": 20}
+    assert open_study(TuneRequest(name="connects")).study_name == "connects"
+
+
 def test_a_bad_search_space_is_a_clear_error(installation, tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"learning_rate": {"low": 1, "high": 2}}))
@@ -79,6 +103,10 @@ def test_a_bad_search_space_is_a_clear_error(installation, tmp_path):
     bad.write_text(json.dumps({"lr": {"low": 2, "high": 1}}))
     with pytest.raises(CommandError, match="lr needs low <= high"):
         call_command("tune", "--trials", "1", "--space", str(bad))
+    # A study searches one profile on one base model and data source: another one is refused.
+    call_command("tune", "--trials", "1", "--space", str(installation), "--study", "one", "--quiet", "--no-register")
+    with pytest.raises(CommandError, match="study one searches .*'profile': 'quick'.*name another study"):
+        call_command("tune", "--trials", "2", "--space", str(installation), "--study", "one", "--profile", "full")
 
 
 def test_a_killed_study_resumes(installation, tmp_path):
@@ -158,3 +186,41 @@ def test_a_tuning_study_is_a_training_run_the_worker_runs(installation, settings
     assert run.model_version.profile == "tuned" and run.model_version.status == ModelVersion.Status.ACTIVE
     assert run.metrics["tuning"]["study"] == "by-api" and "best trial" in run.log
     assert len(project_study("by-api").trials) >= 2
+
+
+def test_a_tuned_version_beside_an_active_one_waits_for_staff_or_is_rejected(installation, settings, staff_api,
+                                                                             monkeypatch):
+    """With a version active, a tune run's best goes through the gate's test check against it on
+    the same test reviews: passed, it waits for staff (a candidate, not serving); failed, it is
+    rejected with the failed check in the run. A finished study asked again adds nothing."""
+    from modeling import tuning
+    from reviews.models import ModelVersion, TrainingRun
+    from reviews import selectors
+    from reviews.worker.training import process_training_runs
+
+    monkeypatch.setattr(tuning, "SEARCH_SPACE", TOY_SPACE)
+
+    def tune(study):
+        response = staff_api.post("/api/v1/training-runs", {"tune": {"trials": 2, "study": study}}, format="json")
+        assert response.status_code == 202, response.content
+        assert process_training_runs(worker_id="w-tune") == 1
+        run = TrainingRun.objects.get(pk=response.json()["id"])
+        assert run.status == "done", run.error
+        return run
+
+    first = tune("first")
+    assert first.decision == TrainingRun.Decision.PROMOTED
+    second = tune("second")
+    assert second.decision == TrainingRun.Decision.AWAITING and "waiting for staff" in second.log
+    assert second.model_version.status == ModelVersion.Status.CANDIDATE
+    assert selectors.model_version_active().id == first.model_version_id
+    assert second.metrics["test_comparison"]["n"] > 0 and "p_value" in second.metrics["test_comparison"]
+    settings.SENTIMENT_GATE_TOLERANCE = -0.01  # a candidate must now beat the active version by a point
+    third = tune("third")
+    assert third.decision == TrainingRun.Decision.REJECTED and "rejected by the gate" in third.log
+    failed = [c for c in third.reasons if not c["passed"]]
+    assert [c["check"] for c in failed] == ["test accuracy vs active"]
+    assert selectors.model_version_active().id == first.model_version_id
+    again = tune("first")  # a finished study asked again: its best is the active version already
+    assert again.decision == TrainingRun.Decision.SKIPPED and "nothing new" in again.log
+    assert again.model_version_id == first.model_version_id == selectors.model_version_active().id
