@@ -12,7 +12,6 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote
 
 from django.db import connection
 
@@ -75,11 +74,6 @@ def project_storage() -> tuple[str, dict]:
                          host=host, port=int(s["PORT"]) if s["PORT"] else None, database=s["NAME"])
         return url.render_as_string(hide_password=False), options
     raise TuningError(f"a study cannot live in a {connection.vendor} database: pass --storage")
-
-
-def project_storage_url() -> str:
-    """The project's database as an SQLAlchemy URL (its connect arguments: project_storage)."""
-    return project_storage()[0]
 
 
 def open_study(request: TuneRequest):
