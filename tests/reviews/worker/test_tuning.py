@@ -92,7 +92,14 @@ def test_the_study_connects_with_djangos_connection_options(installation, monkey
             assert db.execute(sqlalchemy.text("SHOW application_name")).scalar() == "sentiment-tune"
     else:
         assert connect_args == {"timeout": 20}
-    assert open_study(TuneRequest(name="connects")).study_name == "connects"
+    study = open_study(TuneRequest(name="connects"))
+    assert study.study_name == "connects"
+    # The study's own engine carries them (not only project_storage's answer).
+    with study._storage._backend.engine.connect() as db:
+        if connection.vendor == "postgresql":
+            assert db.execute(sqlalchemy.text("SHOW application_name")).scalar() == "sentiment-tune"
+        else:
+            assert db.execute(sqlalchemy.text("PRAGMA busy_timeout")).scalar() == 20_000
 
 
 def test_a_bad_search_space_is_a_clear_error(installation, tmp_path):
@@ -194,8 +201,8 @@ def test_a_tuned_version_beside_an_active_one_waits_for_staff_or_is_rejected(ins
     the same test reviews: passed, it waits for staff (a candidate, not serving); failed, it is
     rejected with the failed check in the run. A finished study asked again adds nothing."""
     from modeling import tuning
-    from reviews.models import ModelVersion, TrainingRun
     from reviews import selectors
+    from reviews.models import ModelVersion, TrainingRun
     from reviews.worker.training import process_training_runs
 
     monkeypatch.setattr(tuning, "SEARCH_SPACE", TOY_SPACE)
