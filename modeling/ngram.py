@@ -142,12 +142,19 @@ def choose_weight(transformer: np.ndarray, ngram: np.ndarray, labels: Sequence[i
         log_loss = float(-np.log(p[np.arange(len(y)), y]).mean())
         key = (accuracy, -log_loss, -weight)
         if best is None or key > best[0]:
-            best = (key, float(weight), accuracy)
+            best = (key, float(weight))
+    return weighted_accuracy(transformer, ngram, labels, best[1])
+
+
+def weighted_accuracy(transformer: np.ndarray, ngram: np.ndarray, labels: Sequence[int], weight: float) -> dict:
+    """`weight` with the validation accuracy of each part alone and combined at that weight."""
+    y = np.asarray(labels, dtype=int)
+
+    def accuracy(p) -> float:
+        return float((np.asarray(p).argmax(axis=1) == y).mean())
+
     return {
-        "weight": best[1],
-        "validation_accuracy": {
-            "transformer": float((np.asarray(transformer).argmax(axis=1) == y).mean()),
-            "ngram": float((np.asarray(ngram).argmax(axis=1) == y).mean()),
-            "combined": best[2],
-        },
+        "weight": float(weight),
+        "validation_accuracy": {"transformer": accuracy(transformer), "ngram": accuracy(ngram),
+                                "combined": accuracy(combine(transformer, ngram, weight))},
     }

@@ -17,7 +17,7 @@ from modeling.config import NGRAM, TrainConfig
 from modeling.cleaning import split_hash
 from modeling.evaluate import metrics_from_proba, save_predictions
 from modeling.frozen_cache import FrozenCache
-from modeling.ngram import NgramConfig, NgramModel, choose_weight, combine
+from modeling.ngram import NgramConfig, NgramModel, choose_weight, combine, weighted_accuracy
 from modeling.serving import Predictor
 from modeling.sampling import validation_rows
 from modeling.train import VALIDATION_PROBA, Progress, train, training_summary
@@ -250,8 +250,8 @@ def _fit_companion(config, data: DatasetDict, ngram_data, predictor: Predictor, 
                    show_progress: bool, *, fitted: NgramModel | Sequence[NgramModel] | None = None) -> NgramModel:
     """Fit the n-gram model (or take the `fitted` one, or choose among several fitted), choose
     its regularisation and its weight on the validation rows training used (reusing the best
-    epoch's saved probabilities when there are any), save it into the model folder and attach it
-    to `predictor`."""
+    epoch's saved probabilities when there are any; a retrain from `init_from` keeps its
+    parent's), save it into the model folder and attach it to `predictor`."""
     if ngram_data is None:
         ngram_data = data["train"]
     validation = data["validation"].select(validation_rows(config, data["validation"]))
@@ -259,7 +259,10 @@ def _fit_companion(config, data: DatasetDict, ngram_data, predictor: Predictor, 
     proba = np.load(saved) if saved.exists() else None
     if proba is None or len(proba) != len(validation):
         proba = predictor.transformer_proba(list(validation["text"]), desc="validation" if show_progress else None)
-    # A retrain keeps the n-gram settings its parent chose; a new model chooses them here.
+    # A retrain keeps the n-gram settings its parent chose, the served weight included; a new
+    # model chooses them here. The validation rows are the training source's kind of text, not
+    # the corrections' (which the retrain learns): choosing the weight again on them can turn a
+    # candidate into its n-gram model alone (0.95), unlearning the transformer's negation.
     parent = NgramModel.load(init_from) if init_from else None
     ngram_config, Cs = (parent.config, (parent.config.C,)) if parent else (NgramConfig(), C_GRID)
     if isinstance(fitted, NgramModel):
@@ -270,7 +273,9 @@ def _fit_companion(config, data: DatasetDict, ngram_data, predictor: Predictor, 
         candidates = NgramModel.fit_grid(list(ngram_data["text"]), list(ngram_data["label"]), ngram_config, Cs)
     best = None
     for candidate in candidates:
-        choice = choose_weight(proba, candidate.predict_proba(list(validation["text"])), list(validation["label"]))
+        ngram_proba, labels = candidate.predict_proba(list(validation["text"])), list(validation["label"])
+        choice = (weighted_accuracy(proba, ngram_proba, labels, parent.weight) if parent
+                  else choose_weight(proba, ngram_proba, labels))
         log.info("n-gram companion C=%g: %s", candidate.config.C, choice)
         if best is None or choice["validation_accuracy"]["combined"] > best[1]["validation_accuracy"]["combined"]:
             best = (candidate, choice)

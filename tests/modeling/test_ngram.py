@@ -104,12 +104,20 @@ def test_a_version_with_a_companion_serves_the_average(tiny_bert, toy, tmp_path,
     assert (explainable.weight, explainable.cheap_samples) == (weight, 1234)
     assert np.allclose(explainable(texts), served)
 
-    # A retrain from this version refits the companion with the n-gram settings chosen here.
+    # A retrain from this version refits the companion with the n-gram settings chosen here, its
+    # weight included: the validation rows (the training source's kind of text, not the users')
+    # do not choose it again, as if they would now pick another one.
     monkeypatch.setattr(pipeline, "C_GRID", (0.01,))
+    other = 0.95 if weight < 0.5 else 0.05
+    monkeypatch.setattr(pipeline, "choose_weight",
+                        lambda *args, **kwargs: {"weight": other, "validation_accuracy": {}})
     child = build_version(dataclasses.replace(config, phases=(Phase("top_k", 1, 1e-3, top_k=1),)), toy,
                           DataOrigin("toy", 0), store=tmp_path / "store", key=KEY, work_dir=tmp_path / "child",
                           init_from=version.path, options=quiet)
-    assert NgramModel.load(child.path).config == predictor.ngram.config
+    child_ngram = NgramModel.load(child.path)
+    assert child_ngram.config == predictor.ngram.config
+    assert child_ngram.weight == weight and child.manifest["ngram"]["weight"] == weight
+    assert set(child.manifest["ngram"]["validation_accuracy"]) == {"transformer", "ngram", "combined"}
 
     (version.path / WEIGHTS_FILE).write_bytes(b"changed")
     with pytest.raises(registry.VerificationError):
