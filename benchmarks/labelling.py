@@ -156,36 +156,25 @@ def against_control(rows: list[dict]) -> list[dict]:
     return rows
 
 
-def mean_interval(values: list[float]) -> tuple[float, float, float]:
-    """The mean and its 95% t interval (the mean itself twice for one value)."""
-    import numpy as np
-    from scipy import stats
-
-    values = np.asarray(values, dtype=float)
-    mean = float(values.mean())
-    if len(values) < 2:
-        return mean, mean, mean
-    half = float(stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values)))
-    return mean, mean - half, mean + half
-
-
 def summarize(rows: list[dict]) -> list[dict]:
     """Per labelled arm over the seeds: the mean gain per 100 labels over the control with its 95%
     interval; for the queue, also its gain less random's, seed by seed (the same pool and held-out
     set)."""
+    from modeling.crossval import interval
+
     out = []
     by_arm = {arm: [r for r in rows if r["arm"] == arm] for arm in LABELLED}
     for arm, arm_rows in by_arm.items():
         gains = [100 * 100 * r["_gain"] for r in arm_rows]
-        mean, low, high = mean_interval(gains)
+        gain = interval(gains)  # with one seed, low = high = the mean
         row = {"arm": arm, "seeds": len(gains), "mistakes found (mean)":
                f"{sum(r['disagreed with the model'] for r in arm_rows) / len(arm_rows):.1f}",
-               "gain per 100 labels: mean (95% interval)": f"{mean:+.2f} ({low:+.2f} to {high:+.2f})",
-               "per seed": ", ".join(f"{g:+.2f}" for g in gains), "_mean": mean}
+               "gain per 100 labels: mean (95% interval)":
+                   f"{gain['mean']:+.2f} ({gain['low']:+.2f} to {gain['high']:+.2f})",
+               "per seed": ", ".join(f"{g:+.2f}" for g in gains), "_mean": gain["mean"]}
         if arm == "queue":
-            diffs = [q - r for q, r in zip(gains, (100 * 100 * r["_gain"] for r in by_arm["random"]))]
-            d, d_low, d_high = mean_interval(diffs)
-            row["less random's (95% interval)"] = f"{d:+.2f} ({d_low:+.2f} to {d_high:+.2f})"
+            d = interval([q - r for q, r in zip(gains, (100 * 100 * r["_gain"] for r in by_arm["random"]))])
+            row["less random's (95% interval)"] = f"{d['mean']:+.2f} ({d['low']:+.2f} to {d['high']:+.2f})"
         else:
             row["less random's (95% interval)"] = "—"
         out.append(row)
@@ -237,7 +226,7 @@ class Bench:
         heldout = rt["test"].shuffle(seed=seed).select(range(min(self.args.heldout, len(rt["test"]))))
         self.heldout_texts, self.heldout_labels = list(heldout["text"]), list(heldout["label"])
         self.heldout_size = len(self.heldout_texts)
-        self.active_correct = self._correct(self.active.path)
+        self.active_correct = None  # the active model's held-out answers, once an arm needs them
 
     def flag_sets(self) -> dict[str, list[tuple[str, int]]]:
         """The triage table's texts: the pool's sentences, and reviews of the installation's test
@@ -295,7 +284,7 @@ class Bench:
     def arm(self, name: str) -> dict:
         from modeling.config import LABELS
         from modeling.evaluate import paired_difference
-        from reviews.models import TrainingRun
+        from reviews.models import TrainingRun, WorkStatus
         from reviews.moderation import label_queue
         from reviews.services.feedback import feedback_approve, feedback_flag
         from reviews.services.label_queue import queue_label
@@ -330,7 +319,7 @@ class Bench:
             training.process_training_runs(worker_id=worker_id)
             wall = time.monotonic() - started
             run.refresh_from_db()
-            if run.status != "pending" or time.monotonic() - waited > 30 * 60:
+            if run.status != WorkStatus.PENDING or time.monotonic() - waited > 30 * 60:
                 break
             # The training lease is still held by a run killed halfway: it expires.
             print(f"training run {run.pk}: {run.error or 'pending'}; trying again in 30 s", flush=True)
@@ -338,6 +327,8 @@ class Bench:
         if run.status != "done" or run.model_version is None:
             sys.exit(f"training run {run.pk} ended {run.status} {run.decision}: {run.error}")
         candidate = self._correct(run.model_version.path)
+        if self.active_correct is None:
+            self.active_correct = self._correct(self.active.path)
         diff = paired_difference(candidate, self.active_correct)
         row = {
             "seed": self.seed, "arm": name, "labels given": given, "disagreed with the model": disagreed,
@@ -403,3 +394,13 @@ class Bench:
 
 if __name__ == "__main__":
     main()
+    # Everything is printed. Seen once in a toy run (--quick): the interpreter's teardown aborted ("terminate
+    # called without an active exception", exit 134) after the last table, likely a native thread
+    # of a model loaded in the background still alive. Wait for such a load, then leave without the
+    # teardown, so a finished run exits 0.
+    from reviews import predictor
+
+    predictor.holder.wait_for_loading(timeout=60)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
